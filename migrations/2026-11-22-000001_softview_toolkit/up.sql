@@ -1,0 +1,544 @@
+-- The softview toolkit: everything that turns a table with `deleted_at` into an
+-- `active_<table>` view lives here, in schema `softview`, so that later migrations (the
+-- crate's own and any user's) enable, refresh and disable tables with one call each.
+--
+-- Public functions:
+--   softview.enable(table)            table with deleted_at: view, delete trigger, catalog row
+--   softview.enable_dependent(table)  table without deleted_at whose rows hide with their parents
+--   softview.refresh(table)           re-create a view (and the views built on it) after ALTER TABLE
+--   softview.refresh_all()            the same for every enabled table
+--   softview.drop_views(table)        drop a view and the views built on it, before DROP/ALTER COLUMN
+--   softview.disable(table)           drop the view and forget the table
+--
+-- Errors raised by the toolkit and its triggers carry a SQLSTATE and a message that names the
+-- table and key involved; `parent row is deleted` uses the softview-specific SQLSTATE SV001.
+
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int < 150000 THEN
+        RAISE EXCEPTION 'softview needs PostgreSQL 15 or later (security_invoker views); this server is %',
+            current_setting('server_version');
+    END IF;
+END
+$$;
+
+CREATE SCHEMA softview;
+COMMENT ON SCHEMA softview IS 'softview toolkit: active_* views over soft-deletable tables';
+
+-- One row per enabled table. `position` is the enable order: a table's view only filters on
+-- parents enabled before it, which keeps view dependencies acyclic (store <-> staff in Pagila).
+CREATE TABLE softview.tables (
+    relation regclass PRIMARY KEY,
+    position bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    soft_deletable boolean NOT NULL,
+    saved_view_acl aclitem[],
+    enabled_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN softview.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
+COMMENT ON COLUMN softview.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
+
+-- Quoted, schema-qualified names, independent of search_path.
+CREATE FUNCTION softview.qualified_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+CREATE FUNCTION softview.view_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, 'active_' || c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+-- Live columns of a relation, in table order.
+CREATE FUNCTION softview.columns(rel regclass) RETURNS SETOF name
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT attname FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped
+    ORDER BY attnum
+$$;
+
+CREATE FUNCTION softview.primary_key(rel regclass) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT a.attname
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = rel AND i.indisprimary
+        ORDER BY k.n)
+$$;
+
+-- The foreign keys from `rel` to enabled tables that were enabled before it: the parents whose
+-- visibility a row of `rel` follows.
+CREATE FUNCTION softview.parents(rel regclass)
+RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT c.conname,
+           c.confrelid::regclass,
+           array(SELECT a.attname
+                 FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           array(SELECT a.attname
+                 FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           EXISTS (SELECT 1
+                   FROM unnest(c.conkey) AS k(attnum)
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                   WHERE NOT a.attnotnull)
+    FROM pg_constraint c
+    JOIN softview.tables p ON p.relation = c.confrelid
+    WHERE c.contype = 'f'
+      AND c.conrelid = rel
+      AND c.confrelid <> rel
+      AND p.position < coalesce((SELECT t.position FROM softview.tables t WHERE t.relation = rel),
+                                9223372036854775807)
+    ORDER BY c.conname
+$$;
+
+-- `a = (row).a AND b = (row).b` for the given columns; `row_ref` is the row expression.
+CREATE FUNCTION softview.match_columns(left_alias text, left_columns name[], row_ref text, right_columns name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT string_agg(format('%s%I = %s.%I', left_alias, l, row_ref, r), ' AND ' ORDER BY n)
+    FROM unnest(left_columns, right_columns) WITH ORDINALITY AS u(l, r, n)
+$$;
+
+-- The view's query: the table's columns, rows that are not deleted, and whose parents (by
+-- their own active views, so hiding cascades through any depth) are visible.
+CREATE FUNCTION softview.view_query(rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+    columns text;
+    conditions text[] := '{}';
+    p record;
+    exists_parent text;
+BEGIN
+    SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview.columns(rel) AS c;
+    IF (SELECT soft_deletable FROM softview.tables WHERE relation = rel) THEN
+        conditions := conditions || 't.deleted_at IS NULL'::text;
+    END IF;
+    FOR p IN SELECT * FROM softview.parents(rel) LOOP
+        exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
+            softview.view_name(p.parent),
+            softview.match_columns('p.', p.parent_columns, 't', p.child_columns));
+        IF p.nullable THEN
+            exists_parent := format('(%s OR %s)',
+                (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+                exists_parent);
+        END IF;
+        conditions := conditions || exists_parent;
+    END LOOP;
+    RETURN format('SELECT %s FROM %s t WHERE %s',
+        columns, softview.qualified_name(rel), array_to_string(conditions, ' AND '));
+END
+$$;
+
+-- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
+-- any grants saved by drop_views.
+CREATE FUNCTION softview.install_view(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    view_name text := softview.view_name(rel);
+    has_parents boolean := EXISTS (SELECT 1 FROM softview.parents(rel));
+    saved aclitem[];
+    col record;
+    grant_row record;
+BEGIN
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
+        view_name, softview.view_query(rel));
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
+        format('live rows of %s (managed by softview; re-create with softview.refresh)',
+               softview.qualified_name(rel)));
+
+    -- DELETE through the view soft-deletes (or, for a dependent without deleted_at, removes).
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION softview.on_view_delete(%L)',
+        view_name, softview.qualified_name(rel));
+
+    IF has_parents THEN
+        -- Writes through the view check that the parents are live, so no write through it can
+        -- create a row the view would then hide. NEW only carries defaults the view declares.
+        FOR col IN
+            SELECT a.attname, a.attidentity, pg_get_expr(d.adbin, d.adrelid) AS default_expr
+            FROM pg_attribute a
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND (d.adbin IS NOT NULL OR a.attidentity <> '')
+        LOOP
+            EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view_name, col.attname,
+                CASE WHEN col.attidentity <> ''
+                     THEN format('nextval(%L::regclass)',
+                                 pg_get_serial_sequence(softview.qualified_name(rel), col.attname))
+                     ELSE col.default_expr END);
+        END LOOP;
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_insert INSTEAD OF INSERT ON %s
+                        FOR EACH ROW EXECUTE FUNCTION softview.on_view_insert(%L)',
+            view_name, softview.qualified_name(rel));
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_update INSTEAD OF UPDATE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION softview.on_view_update(%L)',
+            view_name, softview.qualified_name(rel));
+    END IF;
+
+    SELECT saved_view_acl INTO saved FROM softview.tables WHERE relation = rel;
+    FOR grant_row IN
+        SELECT a.grantee, a.privilege_type, a.is_grantable
+        FROM aclexplode(saved) AS a
+        WHERE saved IS NOT NULL AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = rel)
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', grant_row.privilege_type, view_name,
+            CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                 ELSE quote_ident(pg_get_userbyid(grant_row.grantee)) END,
+            CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    UPDATE softview.tables SET saved_view_acl = NULL WHERE relation = rel;
+    RETURN view_name::regclass;
+END
+$$;
+
+CREATE FUNCTION softview.check_enableable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot enable %: it is not a table', rel
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF cardinality(softview.primary_key(rel)) = 0 THEN
+        RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'softview identifies rows by primary key in its triggers and archive';
+    END IF;
+END
+$$;
+
+-- Enables a table that has `deleted_at timestamptz`: creates active_<table>, whose DELETE
+-- soft-deletes. Calling it again re-creates the view. Returns the view.
+CREATE FUNCTION softview.enable(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    deleted_at_type text;
+BEGIN
+    PERFORM softview.check_enableable(rel);
+    SELECT format_type(atttypid, atttypmod) INTO deleted_at_type
+    FROM pg_attribute
+    WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped;
+    IF deleted_at_type IS NULL THEN
+        RAISE EXCEPTION 'cannot enable %: it has no column deleted_at', rel
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('ALTER TABLE %s ADD COLUMN deleted_at timestamptz; a table whose rows only hide with their parents takes softview.enable_dependent', rel);
+    ELSIF deleted_at_type <> 'timestamp with time zone' THEN
+        RAISE EXCEPTION 'cannot enable %: column deleted_at is %, not timestamptz', rel, deleted_at_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    INSERT INTO softview.tables (relation, soft_deletable) VALUES (rel, true)
+    ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
+    RETURN softview.install_view(rel);
+END
+$$;
+
+-- Enables a table without deleted_at (a link such as Pagila's film_actor) whose rows are hidden
+-- whenever one of its enabled parents is; DELETE through its view removes the row.
+CREATE FUNCTION softview.enable_dependent(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview.check_enableable(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview.parents(rel)) THEN
+        RAISE EXCEPTION 'cannot enable % as a dependent: it has no foreign key to an enabled table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'enable its parents first, or add deleted_at and use softview.enable';
+    END IF;
+    INSERT INTO softview.tables (relation, soft_deletable)
+    VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped))
+    ON CONFLICT (relation) DO NOTHING;
+    RETURN softview.install_view(rel);
+END
+$$;
+
+-- `rel` and every enabled table whose view is built on its view, in enable order.
+CREATE FUNCTION softview.with_dependents(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT AS $$
+    WITH RECURSIVE family(relation) AS (
+        SELECT rel
+        UNION
+        SELECT t.relation
+        FROM family f
+        JOIN softview.tables t ON t.relation <> f.relation
+        WHERE EXISTS (SELECT 1 FROM softview.parents(t.relation) p WHERE p.parent = f.relation)
+    )
+    SELECT f.relation FROM family f JOIN softview.tables t USING (relation) ORDER BY t.position
+$$;
+
+-- Drops the view of `rel` and the softview views built on it, keeping their grants for the
+-- next refresh. Refuses, naming them, when views not made by softview depend on them.
+CREATE FUNCTION softview.drop_views(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    family regclass[];
+    views oid[];
+    foreign_dependents text;
+    member regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
+    END IF;
+    family := array(SELECT softview.with_dependents(rel));
+    views := array(SELECT to_regclass(softview.view_name(f))::oid FROM unnest(family) AS f
+                   WHERE to_regclass(softview.view_name(f)) IS NOT NULL);
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass
+      AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid = ANY (views)
+      AND r.ev_class <> ALL (views);
+    IF foreign_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'drop those views first and create them again after softview.refresh';
+    END IF;
+    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
+        IF to_regclass(softview.view_name(member)) IS NOT NULL THEN
+            UPDATE softview.tables
+            SET saved_view_acl = (SELECT relacl FROM pg_class
+                                  WHERE oid = to_regclass(softview.view_name(member)))
+            WHERE relation = member;
+            EXECUTE format('DROP VIEW %s', softview.view_name(member));
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Re-creates the view of `rel` and the views built on it after the table changed. Columns
+-- added to the table are appended in place (grants, triggers and other dependents stay);
+-- when the column list changed otherwise, the views are dropped and re-created.
+CREATE FUNCTION softview.refresh(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    member regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
+    END IF;
+    BEGIN
+        FOR member IN SELECT softview.with_dependents(rel) LOOP
+            PERFORM softview.install_view(member);
+        END LOOP;
+    EXCEPTION WHEN invalid_table_definition THEN
+        -- CREATE OR REPLACE VIEW cannot drop, rename or retype columns.
+        PERFORM softview.drop_views(rel);
+        FOR member IN SELECT softview.with_dependents(rel) LOOP
+            PERFORM softview.install_view(member);
+        END LOOP;
+    END;
+END
+$$;
+
+CREATE FUNCTION softview.refresh_all() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    member regclass;
+BEGIN
+    FOR member IN SELECT relation FROM softview.tables ORDER BY position LOOP
+        PERFORM softview.refresh(member);
+    END LOOP;
+END
+$$;
+
+-- Drops the view of `rel` (refusing while other enabled tables build on it) and forgets it.
+CREATE FUNCTION softview.disable(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    dependents text;
+BEGIN
+    SELECT string_agg(d::text, ', ') INTO dependents
+    FROM softview.with_dependents(rel) AS d WHERE d <> rel;
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot disable %: the views of % are built on it', rel, dependents
+            USING ERRCODE = 'dependent_objects_still_exist', HINT = 'disable those tables first';
+    END IF;
+    PERFORM softview.drop_views(rel);
+    DELETE FROM softview.tables WHERE relation = rel;
+END
+$$;
+
+-- Raises when a row written through a view refers to a parent that is missing or deleted.
+CREATE FUNCTION softview.check_parents(rel regclass, written anyelement) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    state text;
+    key_text text;
+BEGIN
+    FOR p IN SELECT * FROM softview.parents(rel) LOOP
+        EXECUTE format(
+            'SELECT CASE WHEN %s THEN ''unset''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''live''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''deleted''
+                         ELSE ''missing'' END,
+                    format(''(%s)=(%%s)'', concat_ws('', '', %s))',
+            (SELECT string_agg(format('($1).%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview.view_name(p.parent),
+            softview.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview.qualified_name(p.parent),
+            softview.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c),
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(p.child_columns) AS c))
+        INTO state, key_text
+        USING written;
+        IF state = 'deleted' THEN
+            RAISE EXCEPTION 'parent row is deleted: % %', softview.qualified_name(p.parent), key_text
+                USING ERRCODE = 'SV001',
+                      DETAIL = format('%s refers to it through %s; restore the parent first',
+                                      softview.qualified_name(rel), p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = p.parent),
+                      SCHEMA = (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+                                WHERE c.oid = p.parent),
+                      CONSTRAINT = p.constraint_name;
+        ELSIF state = 'missing' THEN
+            RAISE EXCEPTION 'parent row does not exist: % %', softview.qualified_name(p.parent), key_text
+                USING ERRCODE = 'foreign_key_violation',
+                      DETAIL = format('%s refers to it through %s', softview.qualified_name(rel),
+                                      p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = rel),
+                      CONSTRAINT = p.constraint_name;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Columns a trigger may write: the view's columns less generated ones.
+CREATE FUNCTION softview.writable_columns(view_rel regclass, rel regclass, for_update boolean)
+RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT v.attname
+        FROM pg_attribute v
+        JOIN pg_attribute t ON t.attrelid = rel AND t.attname = v.attname AND NOT t.attisdropped
+        WHERE v.attrelid = view_rel AND v.attnum > 0 AND NOT v.attisdropped
+          AND t.attgenerated = ''
+          AND NOT (for_update AND t.attidentity = 'a')
+        ORDER BY v.attnum)
+$$;
+
+CREATE FUNCTION softview.on_view_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    key name[] := softview.primary_key(rel);
+BEGIN
+    IF (SELECT soft_deletable FROM softview.tables WHERE relation = rel) THEN
+        EXECUTE format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL',
+            softview.qualified_name(rel), softview.match_columns('', key, '($1)', key))
+        USING OLD;
+    ELSE
+        EXECUTE format('DELETE FROM %s WHERE %s',
+            softview.qualified_name(rel), softview.match_columns('', key, '($1)', key))
+        USING OLD;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+-- INSERT through the view of a table with enabled parents. For a link (two or more parents)
+-- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
+CREATE FUNCTION softview.on_view_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview.tables t WHERE t.relation = rel);
+    columns name[] := softview.writable_columns(TG_RELID, rel, false);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c);
+    all_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview.columns(TG_RELID) AS c);
+    link_columns name[];
+    key name[] := softview.primary_key(rel);
+    existing_match text;
+    written record;
+BEGIN
+    PERFORM softview.check_parents(rel, NEW);
+    IF (SELECT count(*) FROM softview.parents(rel)) >= 2 THEN
+        link_columns := array(SELECT c FROM softview.parents(rel) AS p, unnest(p.child_columns) AS c);
+        existing_match := softview.match_columns('', link_columns, '($1)', link_columns);
+        IF soft_deletable THEN
+            EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                              (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                               ORDER BY deleted_at DESC LIMIT 1)
+                            RETURNING %s',
+                softview.qualified_name(rel),
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
+                softview.qualified_name(rel), existing_match,
+                softview.qualified_name(rel), existing_match,
+                all_columns)
+            INTO written USING NEW;
+            IF written IS NOT NULL THEN
+                NEW := written;
+                RETURN NEW;
+            END IF;
+        END IF;
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s ON CONFLICT DO NOTHING RETURNING %s',
+            softview.qualified_name(rel), column_list,
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
+            all_columns)
+        INTO written USING NEW;
+        IF written IS NULL THEN
+            EXECUTE format('SELECT %s FROM %s WHERE %s%s',
+                all_columns, softview.qualified_name(rel), existing_match,
+                CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
+            INTO written USING NEW;
+            IF written IS NULL THEN
+                RAISE EXCEPTION 'duplicate key value violates a unique constraint of %', softview.qualified_name(rel)
+                    USING ERRCODE = 'unique_violation';
+            END IF;
+        END IF;
+    ELSE
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s RETURNING %s',
+            softview.qualified_name(rel), column_list,
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
+            all_columns)
+        INTO written USING NEW;
+    END IF;
+    NEW := written;
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION softview.on_view_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    columns name[] := softview.writable_columns(TG_RELID, rel, true);
+    key name[] := softview.primary_key(rel);
+    written record;
+BEGIN
+    PERFORM softview.check_parents(rel, NEW);
+    EXECUTE format('UPDATE %s SET %s WHERE %s RETURNING %s',
+        softview.qualified_name(rel),
+        (SELECT string_agg(format('%I = ($1).%I', c, c), ', ') FROM unnest(columns) AS c),
+        softview.match_columns('', key, '($2)', key),
+        (SELECT string_agg(quote_ident(c), ', ') FROM softview.columns(TG_RELID) AS c))
+    INTO written USING NEW, OLD;
+    NEW := written;
+    RETURN NEW;
+END
+$$;
+
+-- Enabled tables as the generator and the command line see them.
+CREATE VIEW softview.enabled_tables AS
+SELECT t.relation,
+       n.nspname AS schema_name,
+       c.relname AS table_name,
+       'active_' || c.relname AS view_name,
+       t.soft_deletable,
+       softview.primary_key(t.relation) AS primary_key,
+       CASE (SELECT count(*) FROM softview.parents(t.relation))
+           WHEN 0 THEN 'table' WHEN 1 THEN 'child' ELSE 'link' END AS kind,
+       t.position
+FROM softview.tables t
+JOIN pg_class c ON c.oid = t.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace;

@@ -1,0 +1,193 @@
+//! The narrated tour: what soft delete through views looks like from Diesel.
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use softview::devdb::Server;
+use softview::schema::{activities, place_activities, places, reviews};
+use softview::views::{active_activities, active_place_activities, active_places};
+use softview::{
+    Error, NewActivity, NewPlace, NewPlaceActivity, NewReview, Place, PlaceRecord, Result, Review,
+};
+
+use super::print_table;
+
+/// Runs the tour in a database of its own on `server`, dropped afterwards.
+pub fn run(server: &Server) -> Result<()> {
+    if server.is_throwaway() {
+        println!(
+            "Started a throwaway PostgreSQL (DATABASE_URL is unset); it goes away at the end."
+        );
+    } else {
+        println!("Using the server DATABASE_URL names, in a database of the tour's own.");
+    }
+    let database = format!("softview_tour_{}", std::process::id());
+    server.create_database(&database, None)?;
+    let result = PgConnection::establish(&server.url(&database))
+        .map_err(Error::from)
+        .and_then(|mut conn| narrate(&mut conn));
+    server.drop_database(&database)?;
+    result
+}
+
+fn narrate(conn: &mut PgConnection) -> Result<()> {
+    step("Migrations install the toolkit (schema softview) and the example domain");
+    for version in softview::run_migrations(conn)? {
+        println!("    ran {version}");
+    }
+
+    step("Rows are written to the base tables");
+    let [harbour, mill]: [i64; 2] = diesel::insert_into(places::table)
+        .values(&[NewPlace { name: "Harbour" }, NewPlace { name: "Old Mill" }])
+        .returning(places::id)
+        .get_results(conn)?
+        .try_into()
+        .expect("two places inserted");
+    let [kayak, climb]: [i64; 2] = diesel::insert_into(activities::table)
+        .values(&[
+            NewActivity {
+                name: "Kayaking",
+                kind: Some("water"),
+            },
+            NewActivity {
+                name: "Climbing",
+                kind: Some("rock"),
+            },
+        ])
+        .returning(activities::id)
+        .get_results(conn)?
+        .try_into()
+        .expect("two activities inserted");
+    // Links go through the link view: idempotent, and checked against deleted parents.
+    diesel::insert_into(active_place_activities::table)
+        .values(&[
+            NewPlaceActivity {
+                place_id: harbour,
+                activity_id: kayak,
+            },
+            NewPlaceActivity {
+                place_id: mill,
+                activity_id: kayak,
+            },
+            NewPlaceActivity {
+                place_id: mill,
+                activity_id: climb,
+            },
+        ])
+        .execute(conn)?;
+    diesel::insert_into(reviews::table)
+        .values(&[
+            NewReview {
+                place_id: harbour,
+                rating: 5,
+                body: "Calm water",
+            },
+            NewReview {
+                place_id: mill,
+                rating: 4,
+                body: "Good holds",
+            },
+        ])
+        .execute(conn)?;
+    show_live(conn)?;
+
+    step("Old Mill is deleted through its view: DELETE FROM active_places soft-deletes");
+    let deleted =
+        diesel::delete(active_places::table.filter(active_places::id.eq(mill))).execute(conn)?;
+    println!("    {deleted} row deleted; no child or link row was written");
+    show_live(conn)?;
+
+    step("Linking Kayaking to the deleted Old Mill through the link view is refused");
+    let refused = diesel::insert_into(active_place_activities::table)
+        .values(NewPlaceActivity {
+            place_id: mill,
+            activity_id: kayak,
+        })
+        .execute(conn)
+        .map_err(Error::from);
+    match refused {
+        Err(error @ Error::ParentDeleted { .. }) => println!("    error: {error}"),
+        other => println!("    unexpected: {other:?}"),
+    }
+
+    step("The base tables still hold everything (what admin code reads)");
+    let records: Vec<PlaceRecord> = places::table
+        .select(PlaceRecord::as_select())
+        .order(places::id)
+        .load(conn)?;
+    print_table(
+        &["id", "name", "deleted_at"],
+        &records
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.deleted_at
+                        .map_or("-".into(), |t| t.format("%F %T UTC").to_string()),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    let links: i64 = place_activities::table
+        .select(count_star())
+        .get_result(conn)?;
+    let live_links: i64 = active_place_activities::table
+        .select(count_star())
+        .get_result(conn)?;
+    println!(
+        "    place_activities: {links} rows in the table, {live_links} in active_place_activities"
+    );
+
+    step("Restoring Old Mill (deleted_at = NULL) brings back exactly what it hid");
+    diesel::update(places::table.filter(places::id.eq(mill)))
+        .set(places::deleted_at.eq(None::<chrono::DateTime<chrono::Utc>>))
+        .execute(conn)?;
+    show_live(conn)?;
+    println!(
+        "\nDone: every read above went through an active_* view; no query filtered deleted_at."
+    );
+    Ok(())
+}
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+/// Places with their activities and reviews, as live code sees them.
+fn show_live(conn: &mut PgConnection) -> Result<()> {
+    let places: Vec<Place> = active_places::table
+        .select(Place::as_select())
+        .order(active_places::id)
+        .load(conn)?;
+    let mut rows = Vec::new();
+    for place in &places {
+        let activities: Vec<String> = active_place_activities::table
+            .inner_join(active_activities::table)
+            .filter(active_place_activities::place_id.eq(place.id))
+            .select(active_activities::name)
+            .order(active_activities::name)
+            .load(conn)?;
+        let reviews: Vec<Review> = Review::belonging_to(place)
+            .select(Review::as_select())
+            .load(conn)?;
+        rows.push(vec![
+            place.name.clone(),
+            activities.join(", "),
+            reviews
+                .iter()
+                .map(|r| format!("{}* {}", r.rating, r.body))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ]);
+    }
+    print_table(
+        &[
+            "place",
+            "activities (active_place_activities)",
+            "reviews (active_reviews)",
+        ],
+        &rows,
+    );
+    Ok(())
+}
