@@ -37,6 +37,8 @@ struct ColumnRow {
     column_name: String,
     #[diesel(sql_type = Text)]
     type_name: String,
+    #[diesel(sql_type = Text)]
+    type_schema: String,
     #[diesel(sql_type = Bool)]
     is_array: bool,
     #[diesel(sql_type = Bool)]
@@ -70,6 +72,9 @@ pub fn generate_views(conn: &mut PgConnection, schema: &str) -> Result<String, E
     let columns: Vec<ColumnRow> = sql_query(
         "SELECT e.view_name, v.attname::text AS column_name,
                 (CASE WHEN bt.typcategory = 'A' THEN et.typname ELSE bt.typname END)::text AS type_name,
+                (SELECT nspname FROM pg_namespace
+                 WHERE oid = CASE WHEN bt.typcategory = 'A' THEN et.typnamespace ELSE bt.typnamespace END
+                )::text AS type_schema,
                 bt.typcategory = 'A' AS is_array,
                 b.attnotnull AS not_null
          FROM softview.enabled_tables e
@@ -104,33 +109,75 @@ pub fn generate_views(conn: &mut PgConnection, schema: &str) -> Result<String, E
     }
 
     let mut out = String::from(HEADER);
-    for view in &views {
-        let key = match view.primary_key.as_slice() {
-            [single] => format!("{single}, {single}"),
-            composite => composite.join(", "),
-        };
-        writeln!(out, "\ndiesel::table! {{")?;
-        writeln!(out, "    /// Live rows of `{}`.", view.table_name)?;
-        writeln!(out, "    {} ({key}) {{", view.view_name)?;
-        for column in columns_by_view
-            .get(view.view_name.as_str())
-            .into_iter()
-            .flatten()
-        {
+    let custom_types: BTreeMap<String, &ColumnRow> = columns
+        .iter()
+        .filter(|c| builtin_type(&c.type_name).is_none())
+        .map(|c| (camel_case(&c.type_name), c))
+        .collect();
+    if !custom_types.is_empty() {
+        writeln!(out, "\npub mod sql_types {{")?;
+        for (i, (name, column)) in custom_types.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
             writeln!(
                 out,
-                "        {} -> {},",
-                column.column_name,
-                diesel_type(column)?
+                "    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]\n    \
+                 #[diesel(postgres_type(name = \"{}\", schema = \"{}\"))]\n    pub struct {name};",
+                column.type_name, column.type_schema
             )?;
+        }
+        writeln!(out, "}}")?;
+    }
+    let schema_prefix = if schema == "public" {
+        String::new()
+    } else {
+        format!("{}.", checked_ident(schema)?)
+    };
+    for view in &views {
+        let view_columns = columns_by_view.get(view.view_name.as_str());
+        let key = match view.primary_key.as_slice() {
+            [single] => format!("{0}, {0}", rust_ident(single)),
+            composite => composite
+                .iter()
+                .map(|k| rust_ident(k))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        writeln!(out, "\ndiesel::table! {{")?;
+        let used: Vec<String> = view_columns
+            .into_iter()
+            .flatten()
+            .filter(|c| builtin_type(&c.type_name).is_none())
+            .map(|c| camel_case(&c.type_name))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !used.is_empty() {
+            writeln!(out, "    use diesel::sql_types::*;")?;
+            for name in used {
+                writeln!(out, "    use super::sql_types::{name};")?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(out, "    /// Live rows of `{}`.", view.table_name)?;
+        let view_ident = rust_ident(&view.view_name);
+        if view_ident != view.view_name {
+            writeln!(out, "    #[sql_name = \"{}\"]", view.view_name)?;
+        }
+        writeln!(out, "    {schema_prefix}{view_ident} ({key}) {{")?;
+        for column in view_columns.into_iter().flatten() {
+            let ident = rust_ident(&column.column_name);
+            if ident != column.column_name {
+                writeln!(out, "        #[sql_name = \"{}\"]", column.column_name)?;
+            }
+            writeln!(out, "        {ident} -> {},", diesel_type(column))?;
         }
         writeln!(out, "    }}\n}}")?;
     }
     for join in &joins {
-        for (left, right) in [
-            (&join.child_view, &join.parent_view),
-            (&join.parent_view, &join.child_view),
-        ] {
+        let (child, parent) = (rust_ident(&join.child_view), rust_ident(&join.parent_view));
+        for (left, right) in [(&child, &parent), (&parent, &child)] {
             write!(
                 out,
                 "\nimpl diesel::JoinTo<{right}::table> for {left}::table {{
@@ -151,15 +198,13 @@ pub fn generate_views(conn: &mut PgConnection, schema: &str) -> Result<String, E
     }}
 }}
 ",
-                child = join.child_view,
-                child_column = join.child_column,
-                parent = join.parent_view,
-                parent_column = join.parent_column,
+                child_column = rust_ident(&join.child_column),
+                parent_column = rust_ident(&join.parent_column),
             )?;
         }
     }
     if views.len() > 1 {
-        let names: Vec<&str> = views.iter().map(|v| v.view_name.as_str()).collect();
+        let names: Vec<String> = views.iter().map(|v| rust_ident(&v.view_name)).collect();
         let one_line = format!(
             "diesel::allow_tables_to_appear_in_same_query!({},);",
             names.join(", ")
@@ -186,8 +231,26 @@ const HEADER: &str = "\
 // that Diesel refuses that GROUP BY too. `deleted_at` is left out: it is NULL in every live row.
 ";
 
-fn diesel_type(column: &ColumnRow) -> Result<String, Error> {
-    let base = match column.type_name.as_str() {
+fn diesel_type(column: &ColumnRow) -> String {
+    let base = builtin_type(&column.type_name)
+        .map(str::to_owned)
+        .unwrap_or_else(|| camel_case(&column.type_name));
+    let ty = if column.is_array {
+        format!("Array<Nullable<{base}>>")
+    } else {
+        base
+    };
+    if column.not_null {
+        ty
+    } else {
+        format!("Nullable<{ty}>")
+    }
+}
+
+/// Diesel's own SQL type for a PostgreSQL type, when it has one; other types (enums,
+/// tsvector, …) get a type of their own in `sql_types`, as `diesel print-schema` does.
+fn builtin_type(type_name: &str) -> Option<&'static str> {
+    Some(match type_name {
         "int2" => "Int2",
         "int4" => "Int4",
         "int8" => "Int8",
@@ -210,21 +273,62 @@ fn diesel_type(column: &ColumnRow) -> Result<String, Error> {
         "inet" => "Inet",
         "cidr" => "Cidr",
         "oid" => "Oid",
-        other => {
-            return Err(Error::Codegen(format!(
-                "column {}.{} has type {other}, which softview schema cannot map to a Diesel type",
-                column.view_name, column.column_name
-            )));
-        }
-    };
-    let ty = if column.is_array {
-        format!("Array<Nullable<{base}>>")
-    } else {
-        base.to_owned()
-    };
-    Ok(if column.not_null {
-        ty
-    } else {
-        format!("Nullable<{ty}>")
+        "money" => "Money",
+        _ => return None,
     })
 }
+
+fn camel_case(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A Rust identifier for an SQL name: lower case, other characters as `_`, keywords suffixed.
+fn rust_ident(name: &str) -> String {
+    let mut ident: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if ident.starts_with(|c: char| c.is_ascii_digit()) || ident.is_empty() {
+        ident.insert(0, '_');
+    }
+    if RUST_KEYWORDS.contains(&ident.as_str()) {
+        ident.push('_');
+    }
+    ident
+}
+
+/// A schema name must already be an identifier: `table!` uses it as written.
+fn checked_ident(name: &str) -> Result<&str, Error> {
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RUST_KEYWORDS.contains(&name);
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::Codegen(format!(
+            "schema name {name:?} is not a Rust identifier, which diesel::table! needs"
+        )))
+    }
+}
+
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "async", "await", "box", "break", "const", "continue", "crate", "dyn", "else", "enum",
+    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+    "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
+    "type", "unsafe", "use", "where", "while", "yield",
+];
