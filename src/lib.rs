@@ -52,6 +52,15 @@ pub use models::{
 /// The crate's migrations: the toolkit, then the example domain.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The views toolkit (schema `softview`), to install from a migration of your own project;
+/// `softview toolkit` prints it. The crate's first migration is exactly this file.
+pub const TOOLKIT_SQL: &str =
+    include_str!("../migrations/2026-11-22-000001_softview_toolkit/up.sql");
+
+/// Removes the toolkit: the `down.sql` that goes with [`TOOLKIT_SQL`].
+pub const TOOLKIT_DOWN_SQL: &str =
+    include_str!("../migrations/2026-11-22-000001_softview_toolkit/down.sql");
+
 pub type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
 
 /// Runs the pending migrations; returns the versions it ran.

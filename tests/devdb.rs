@@ -12,13 +12,7 @@ use softview::devdb::{BinarySearch, Server};
 
 fn process_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            !stat
-                .split_whitespace()
-                .nth(2)
-                .is_some_and(|state| state == "Z")
-        })
-        .unwrap_or(false)
+        .is_ok_and(|stat| stat.split_whitespace().nth(2) != Some("Z"))
 }
 
 #[test]

@@ -28,6 +28,11 @@ enum Command {
         #[arg(long)]
         revert_all: bool,
     },
+    /// Print the toolkit's SQL, for the up.sql (or with --down the down.sql) of your migration.
+    Toolkit {
+        #[arg(long)]
+        down: bool,
+    },
     /// Print the Diesel declarations of the active_* views (what src/views.rs holds).
     Schema {
         /// The PostgreSQL schema whose enabled tables to declare.
@@ -56,6 +61,17 @@ pub fn run(args: Args) -> Result<()> {
             for version in versions {
                 println!("{verb} {version}");
             }
+            Ok(())
+        }
+        Command::Toolkit { down } => {
+            print!(
+                "{}",
+                if down {
+                    softview::TOOLKIT_DOWN_SQL
+                } else {
+                    softview::TOOLKIT_SQL
+                }
+            );
             Ok(())
         }
         Command::Schema { schema } => {
