@@ -6,9 +6,33 @@ use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind};
 /// Everything softview can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The row asked for is not there (or not visible through the view asked).
-    #[error("not found")]
-    NotFound,
+    /// The row asked for is not there.
+    #[error("row not found: {table} {key}")]
+    NotFound { table: String, key: String },
+
+    /// A restore asked for a row that is not deleted.
+    #[error("row is not deleted: {table} {key}")]
+    NotDeleted { table: String, key: String },
+
+    /// A hard delete of a table that requires an actor ran without one (SQLSTATE SV002).
+    #[error("{0}")]
+    ActorRequired(String),
+
+    /// An archived row no longer fits its table (SQLSTATE SV003); the archive keeps it.
+    #[error("{message}")]
+    ArchiveDrift {
+        /// The column that no longer fits; empty when the table itself is gone.
+        column: String,
+        message: String,
+    },
+
+    /// An archived row could not be read into the table's model.
+    #[error("archived row {archive_id} cannot be restored: {message}")]
+    ArchiveDecode { archive_id: i64, message: String },
+
+    /// An argument was out of range; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
 
     /// A write through a view referred to a parent that is soft-deleted (SQLSTATE SV001).
     #[error("parent row is deleted: {parent}; restore the parent first")]
@@ -90,7 +114,6 @@ impl From<diesel::result::Error> for Error {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::Error as E;
         match error {
-            E::NotFound => Error::NotFound,
             E::DatabaseError(kind, info) => classify(kind, info.as_ref())
                 .unwrap_or_else(|| Error::Database(E::DatabaseError(kind, info))),
             other => Error::Database(other),
@@ -120,6 +143,30 @@ fn classify(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Opt
             parent: message[PARENT_DELETED_MESSAGE.len()..].to_owned(),
             constraint,
         }),
+        // P0002 and SV004 from the toolkit's row functions
+        _ if message.starts_with("row not found: ")
+            || message.starts_with("row is not deleted: ") =>
+        {
+            let (head, rest) = message.split_once(": ").unwrap_or_default();
+            let (table, key) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (table, key) = (table.to_owned(), key.to_owned());
+            Some(if head == "row not found" {
+                Error::NotFound { table, key }
+            } else {
+                Error::NotDeleted { table, key }
+            })
+        }
+        // SV002
+        _ if message.starts_with("actor required: ") => {
+            Some(Error::ActorRequired(message.to_owned()))
+        }
+        // SV003
+        _ if message.starts_with("archived row ") && message.contains(" no longer fits ") => {
+            Some(Error::ArchiveDrift {
+                column: info.column_name().unwrap_or_default().to_owned(),
+                message: message.to_owned(),
+            })
+        }
         // 42703, 42804, 42809, 42P16 from softview.enable
         _ if message.starts_with("cannot enable ") => {
             Some(Error::NotEnableable(message.to_owned()))
@@ -131,6 +178,16 @@ fn classify(kind: DatabaseErrorKind, info: &dyn DatabaseErrorInformation) -> Opt
             Some(Error::DependentViews(message.to_owned()))
         }
         _ => None,
+    }
+}
+
+impl Error {
+    /// [`Error::NotFound`] for `key` of `table`.
+    pub fn not_found(table: &str, key: &impl std::fmt::Debug) -> Self {
+        Error::NotFound {
+            table: table.to_owned(),
+            key: format!("{key:?}"),
+        }
     }
 }
 

@@ -9,6 +9,14 @@
 --   softview.refresh_all()            the same for every enabled table
 --   softview.drop_views(table)        drop a view and the views built on it, before DROP/ALTER COLUMN
 --   softview.disable(table)           drop the view and forget the table
+--   softview.require_actor(table, on) hard deletes of the table fail unless softview.actor is set
+--   softview.restore_archived(id)     put an archived row back into its table
+--   softview.restore_transaction(xid) put back every row one transaction deleted, parents first
+--   softview.prune_archive(age)       forget archived rows older than age
+--
+-- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
+-- copied into softview.deleted_records with the transaction-local settings softview.actor and
+-- softview.reason (set_config(…, true)); an empty setting counts as unset.
 --
 -- Errors raised by the toolkit and its triggers carry a SQLSTATE and a message that names the
 -- table and key involved; `parent row is deleted` uses the softview-specific SQLSTATE SV001.
@@ -32,10 +40,37 @@ CREATE TABLE softview.tables (
     position bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     soft_deletable boolean NOT NULL,
     saved_view_acl aclitem[],
+    require_actor boolean NOT NULL DEFAULT false,
     enabled_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON COLUMN softview.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
+COMMENT ON COLUMN softview.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
 COMMENT ON COLUMN softview.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
+
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why.
+CREATE TABLE softview.deleted_records (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    row_data jsonb NOT NULL,
+    archived_at timestamptz NOT NULL DEFAULT now(),
+    actor text,
+    reason text,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint
+);
+COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
+COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+CREATE INDEX deleted_records_table_key ON softview.deleted_records (table_name, primary_key);
+CREATE INDEX deleted_records_transaction ON softview.deleted_records (transaction_id);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records (archived_at);
+
+-- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
+-- transaction on the same connection reads '' rather than NULL.
+CREATE FUNCTION softview.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.actor', true), '') $$;
+
+CREATE FUNCTION softview.current_reason() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.reason', true), '') $$;
 
 -- Quoted, schema-qualified names, independent of search_path.
 CREATE FUNCTION softview.qualified_name(rel regclass) RETURNS text
@@ -200,6 +235,41 @@ BEGIN
 END
 $$;
 
+-- The statement-level trigger that archives hard-deleted rows (one INSERT per statement).
+CREATE FUNCTION softview.archive_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_RELID;
+    key name[] := softview.primary_key(TG_RELID);
+    actor text := softview.current_actor();
+BEGIN
+    IF actor IS NULL
+       AND (SELECT require_actor FROM softview.tables WHERE relation = rel)
+       AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: hard delete from % needs softview.actor', softview.qualified_name(rel)
+            USING ERRCODE = 'SV002',
+                  HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
+    END IF;
+    EXECUTE format(
+        'INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
+         SELECT %L, jsonb_build_object(%s), to_jsonb(g), $1, $2 FROM gone g',
+        softview.qualified_name(rel),
+        (SELECT string_agg(format('%L, g.%I', k, k), ', ') FROM unnest(key) AS k))
+    USING actor, softview.current_reason();
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION softview.install_archive(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                    REFERENCING OLD TABLE AS gone
+                    FOR EACH STATEMENT EXECUTE FUNCTION softview.archive_deleted()',
+        softview.qualified_name(rel));
+END
+$$;
+
 CREATE FUNCTION softview.check_enableable(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE STRICT AS $$
 BEGIN
@@ -236,6 +306,7 @@ BEGIN
     END IF;
     INSERT INTO softview.tables (relation, soft_deletable) VALUES (rel, true)
     ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
+    PERFORM softview.install_archive(rel);
     RETURN softview.install_view(rel);
 END
 $$;
@@ -255,6 +326,7 @@ BEGIN
     VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
                          WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped))
     ON CONFLICT (relation) DO NOTHING;
+    PERFORM softview.install_archive(rel);
     RETURN softview.install_view(rel);
 END
 $$;
@@ -362,6 +434,7 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist', HINT = 'disable those tables first';
     END IF;
     PERFORM softview.drop_views(rel);
+    EXECUTE format('DROP TRIGGER softview_archive ON %s', softview.qualified_name(rel));
     DELETE FROM softview.tables WHERE relation = rel;
 END
 $$;
@@ -542,3 +615,255 @@ SELECT t.relation,
 FROM softview.tables t
 JOIN pg_class c ON c.oid = t.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace;
+
+CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE softview.tables SET require_actor = required WHERE relation = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
+    END IF;
+END
+$$;
+
+-- Why an archived row cannot go back into its table as it is now, one row per problem.
+CREATE FUNCTION softview.archive_drift(archive_id bigint)
+RETURNS TABLE (column_name text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    field record;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'archived row % does not exist', archive_id USING ERRCODE = 'no_data_found';
+    END IF;
+    rel := to_regclass(archived.table_name);
+    IF rel IS NULL THEN
+        column_name := NULL;
+        problem := format('table %s no longer exists', archived.table_name);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR field IN SELECT key, value FROM jsonb_each(archived.row_data) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                       WHERE attrelid = rel AND attname = field.key AND attnum > 0 AND NOT attisdropped) THEN
+            column_name := field.key;
+            problem := 'the column no longer exists';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('SELECT (jsonb_populate_record(NULL::%s, jsonb_build_object(%L, $1))).%I',
+                           softview.qualified_name(rel), field.key, field.key)
+            USING field.value;
+        EXCEPTION WHEN OTHERS THEN
+            column_name := field.key;
+            problem := format('the value %s does not fit type %s (%s)', field.value,
+                (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                 WHERE attrelid = rel AND attname = field.key), SQLERRM);
+            RETURN NEXT;
+        END;
+    END LOOP;
+    FOR field IN
+        SELECT a.attname FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+          AND d.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = ''
+          AND NOT archived.row_data ? a.attname
+    LOOP
+        column_name := field.attname;
+        problem := 'the column is NOT NULL without a default and the archived row has no value for it';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Raises SV003, naming the column, when an archived row no longer fits its table.
+CREATE FUNCTION softview.check_archive_drift(archive_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    drift record;
+BEGIN
+    SELECT * INTO drift FROM softview.archive_drift(archive_id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'archived row % no longer fits %: %',
+            archive_id,
+            (SELECT table_name FROM softview.deleted_records WHERE id = archive_id),
+            coalesce(format('column %s: ', drift.column_name), '') || drift.problem
+            USING ERRCODE = 'SV003', COLUMN = coalesce(drift.column_name, '');
+    END IF;
+END
+$$;
+
+-- Puts an archived row back into its table and removes it from the archive; returns the row.
+CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    columns text;
+BEGIN
+    PERFORM softview.check_archive_drift(archive_id);
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id FOR UPDATE;
+    rel := archived.table_name::regclass;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND archived.row_data ? attname;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
+                   softview.qualified_name(rel), columns, columns, softview.qualified_name(rel))
+    USING archived.row_data;
+    DELETE FROM softview.deleted_records WHERE id = archive_id;
+    RETURN archived.row_data;
+END
+$$;
+
+-- Restores every row one transaction deleted, parents before children; returns how many.
+CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived record;
+    restored bigint := 0;
+BEGIN
+    FOR archived IN
+        SELECT d.id
+        FROM softview.deleted_records d
+        LEFT JOIN softview.tables t ON t.relation = to_regclass(d.table_name)
+        WHERE d.transaction_id = deleting_transaction
+        ORDER BY t.position NULLS LAST, d.id
+    LOOP
+        PERFORM softview.restore_archived(archived.id);
+        restored := restored + 1;
+    END LOOP;
+    RETURN restored;
+END
+$$;
+
+CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    pruned bigint;
+BEGIN
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'prune_archive needs a non-negative age, got %', older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM softview.deleted_records WHERE archived_at < now() - older_than;
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+    RETURN pruned;
+END
+$$;
+
+-- Row operations by key, for psql and the `softview` command. A key is given as text, one
+-- element per primary-key column, and cast to each column's type.
+CREATE FUNCTION softview.key_condition(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    columns name[] := softview.primary_key(rel);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
+    END IF;
+    IF cardinality(key) IS DISTINCT FROM cardinality(columns) THEN
+        RAISE EXCEPTION 'bad key for %: expected % value(s) for (%), got %', rel,
+            cardinality(columns), array_to_string(columns, ', '), coalesce(cardinality(key), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+                                     (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                      WHERE attrelid = rel AND attname = c)), ' AND ')
+            FROM unnest(columns, key) AS u(c, v));
+END
+$$;
+
+CREATE FUNCTION softview.require_soft_deletable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT coalesce((SELECT soft_deletable FROM softview.tables WHERE relation = rel), false) THEN
+        RAISE EXCEPTION 'table % is not soft-deletable: it has no deleted_at or is not enabled', rel
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+END
+$$;
+
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
+CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    EXECUTE format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                   softview.qualified_name(rel), condition) INTO result;
+    IF result IS NULL THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview.qualified_name(rel), condition)
+        INTO result;
+    END IF;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
+            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- Restores one soft-deleted row. A live or missing row is an error, and so is a unique key
+-- now held by a live row (23505, naming the key). Returns the row.
+CREATE FUNCTION softview.restore_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview.qualified_name(rel), condition)
+    INTO result;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
+            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
+            USING ERRCODE = 'no_data_found';
+    ELSIF result->>'deleted_at' IS NULL THEN
+        RAISE EXCEPTION 'row is not deleted: % (%)=(%)', softview.qualified_name(rel),
+            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
+            USING ERRCODE = 'SV004';
+    END IF;
+    EXECUTE format('UPDATE %s t SET deleted_at = NULL WHERE %s RETURNING to_jsonb(t)',
+                   softview.qualified_name(rel), condition) INTO result;
+    RETURN result;
+END
+$$;
+
+-- Deletes one row for good (the archive trigger keeps a copy). Returns the row.
+CREATE FUNCTION softview.hard_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('DELETE FROM %s t WHERE %s RETURNING to_jsonb(t)',
+                   softview.qualified_name(rel), softview.key_condition(rel, key)) INTO result;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
+            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- The deleted rows of a table, newest first.
+CREATE FUNCTION softview.trash(rel regclass)
+RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, row_data jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    RETURN QUERY EXECUTE format(
+        'SELECT jsonb_build_object(%s), t.deleted_at, to_jsonb(t) FROM %s t
+         WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC',
+        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview.primary_key(rel)) AS k),
+        softview.qualified_name(rel));
+END
+$$;

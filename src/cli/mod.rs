@@ -1,3 +1,4 @@
+mod admin;
 mod tour;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,26 @@ enum Command {
         #[arg(long)]
         revert_all: bool,
     },
+    /// List the soft-deleted rows of a table, newest first.
+    Trash { table: String },
+    /// Restore a soft-deleted row; a composite key is written `1,2`.
+    Restore { table: String, key: String },
+    /// Soft-delete a row, or with --hard delete it for good (the archive keeps a copy).
+    Delete {
+        table: String,
+        key: String,
+        #[arg(long)]
+        hard: bool,
+        /// Who deletes, recorded in the archive.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why, recorded in the archive (needs --actor).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The archive of hard-deleted rows.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Print the toolkit's SQL, for the up.sql (or with --down the down.sql) of your migration.
     Toolkit {
         #[arg(long)]
@@ -38,6 +59,30 @@ enum Command {
         /// The PostgreSQL schema whose enabled tables to declare.
         #[arg(long, default_value = "public")]
         schema: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// Archived rows, newest first.
+    List {
+        /// Only rows of this table.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put an archived row back, or every row one transaction deleted.
+    Restore {
+        #[arg(required_unless_present = "transaction")]
+        id: Option<i64>,
+        #[arg(long)]
+        transaction: Option<i64>,
+    },
+    /// Forget archived rows older than an age such as 30d, 12h, 15m or 90s.
+    Prune {
+        #[arg(long, value_parser = parse_age)]
+        older_than: chrono::Duration,
     },
 }
 
@@ -62,6 +107,36 @@ pub fn run(args: Args) -> Result<()> {
                 println!("{verb} {version}");
             }
             Ok(())
+        }
+        Command::Trash { table } => admin::trash(&mut existing(args.database_url)?, &table),
+        Command::Restore { table, key } => {
+            admin::restore(&mut existing(args.database_url)?, &table, &key)
+        }
+        Command::Delete {
+            table,
+            key,
+            hard,
+            actor,
+            reason,
+        } => admin::delete(
+            &mut existing(args.database_url)?,
+            &table,
+            &key,
+            hard,
+            actor.as_deref(),
+            reason.as_deref(),
+        ),
+        Command::Archive(command) => {
+            let conn = &mut existing(args.database_url)?;
+            match command {
+                ArchiveCommand::List { table, limit } => {
+                    admin::archive_list(conn, table.as_deref(), limit)
+                }
+                ArchiveCommand::Restore { id, transaction } => {
+                    admin::archive_restore(conn, id, transaction)
+                }
+                ArchiveCommand::Prune { older_than } => admin::archive_prune(conn, older_than),
+            }
         }
         Command::Toolkit { down } => {
             print!(
@@ -97,6 +172,48 @@ fn connect(database_url: Option<String>) -> Result<(Server, PgConnection)> {
     let server = server(database_url)?;
     let conn = PgConnection::establish(server.admin_url()).map_err(Error::from)?;
     Ok((server, conn))
+}
+
+/// A connection to the database the admin commands work on, which must already exist.
+fn existing(database_url: Option<String>) -> Result<PgConnection> {
+    match database_url {
+        Some(url) if !url.is_empty() => Ok(PgConnection::establish(&url)?),
+        _ => Err(Error::InvalidArgument(
+            "this command works on an existing database: set DATABASE_URL or pass --database-url"
+                .into(),
+        )),
+    }
+}
+
+/// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.
+fn parse_age(text: &str) -> std::result::Result<chrono::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age: write a whole number and a unit, as 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h, d or w")),
+    };
+    chrono::Duration::try_seconds(number.saturating_mul(seconds))
+        .ok_or_else(|| format!("{text:?} is too long an age"))
+}
+
+fn format_age(age: chrono::Duration) -> String {
+    let seconds = age.num_seconds();
+    [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
+        .iter()
+        .find(|(unit, _)| seconds != 0 && seconds % unit == 0)
+        .map_or(format!("{seconds}s"), |(unit, name)| {
+            format!("{}{name}", seconds / unit)
+        })
 }
 
 /// Prints rows under headers, each column as wide as its widest cell.

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use crate::schema::activities;
 use crate::views::active_activities;
@@ -14,8 +15,8 @@ pub struct Activity {
 }
 
 /// An activity to insert into the base table.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = activities)]
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = activities, treat_none_as_null = true)]
 pub struct NewActivity<'a> {
     pub name: &'a str,
     pub kind: Option<&'a str>,
@@ -30,7 +31,9 @@ pub struct ActivityChangeset<'a> {
 }
 
 /// Any stored activity, deleted or not, for admin code.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable, Deserialize,
+)]
 #[diesel(table_name = activities, check_for_backend(diesel::pg::Pg))]
 pub struct ActivityRecord {
     pub id: i64,
@@ -38,3 +41,5 @@ pub struct ActivityRecord {
     pub kind: Option<String>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+crate::soft_deletable!(activities, record: ActivityRecord, key: i64, revive: NewActivity<'_>, by: [name]);

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use crate::schema::places;
 use crate::views::active_places;
@@ -27,10 +28,14 @@ pub struct PlaceChangeset<'a> {
 }
 
 /// Any stored place, deleted or not, for admin code.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable, Deserialize,
+)]
 #[diesel(table_name = places, check_for_backend(diesel::pg::Pg))]
 pub struct PlaceRecord {
     pub id: i64,
     pub name: String,
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+crate::soft_deletable!(places, record: PlaceRecord, key: i64);

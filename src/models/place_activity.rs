@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use crate::models::{Activity, Place};
 use crate::schema::place_activities;
@@ -27,7 +28,9 @@ pub struct NewPlaceActivity {
 }
 
 /// Any stored link, deleted or not, for admin code.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable, Deserialize,
+)]
 #[diesel(table_name = place_activities, check_for_backend(diesel::pg::Pg))]
 pub struct PlaceActivityRecord {
     pub id: i64,
@@ -35,3 +38,5 @@ pub struct PlaceActivityRecord {
     pub activity_id: i64,
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+crate::soft_deletable!(place_activities, record: PlaceActivityRecord, key: i64);

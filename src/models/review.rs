@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Deserialize;
 
 use crate::models::Place;
 use crate::schema::reviews;
@@ -35,7 +36,9 @@ pub struct ReviewChangeset<'a> {
 }
 
 /// Any stored review, deleted or not, for admin code.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Insertable, Deserialize,
+)]
 #[diesel(table_name = reviews, check_for_backend(diesel::pg::Pg))]
 pub struct ReviewRecord {
     pub id: i64,
@@ -45,3 +48,5 @@ pub struct ReviewRecord {
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+crate::soft_deletable!(reviews, record: ReviewRecord, key: i64);

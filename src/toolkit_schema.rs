@@ -1,0 +1,16 @@
+// @generated automatically by Diesel CLI.
+
+pub mod softview {
+    diesel::table! {
+        softview.deleted_records (id) {
+            id -> Int8,
+            table_name -> Text,
+            primary_key -> Jsonb,
+            row_data -> Jsonb,
+            archived_at -> Timestamptz,
+            actor -> Nullable<Text>,
+            reason -> Nullable<Text>,
+            transaction_id -> Int8,
+        }
+    }
+}
