@@ -1,6 +1,10 @@
 //! The `softview` command, run as a user runs it.
 
+mod common;
+
 use std::process::{Command, Output};
+
+use common::{count, db, exec, seed};
 
 fn softview(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_softview"))
@@ -25,6 +29,8 @@ fn with_no_arguments_the_tour_runs_on_a_throwaway_server() {
         "error: parent row is deleted: public.places (id)=(2); restore the parent first",
         "place_activities: 3 rows in the table, 1 in active_place_activities",
         "Old Mill  Climbing, Kayaking",
+        "public.places            {\"id\":2}  ana@example.com  duplicate of Harbour",
+        "4 rows restored",
     ] {
         assert!(
             stdout.contains(expected),
@@ -64,4 +70,119 @@ fn errors_print_one_line_and_exit_non_zero() {
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("unrecognized subcommand 'frobnicate'")
     );
+}
+
+fn softview_on(url: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_softview"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("softview runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_admin_commands_delete_list_restore_and_archive() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let url = database.url();
+
+    let (ok, out, _) = softview_on(url, &["delete", "places", "2"]);
+    assert!(ok);
+    assert!(out.starts_with("soft-deleted places 2: "), "{out}");
+    let (ok, out, _) = softview_on(url, &["trash", "places"]);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .nth(2)
+            .unwrap()
+            .trim_start()
+            .starts_with(r#"{"id":2}"#),
+        "{out}"
+    );
+    let (ok, _, _) = softview_on(url, &["restore", "places", "2"]);
+    assert!(ok);
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
+
+    let (ok, _, err) = softview_on(
+        url,
+        &[
+            "delete", "reviews", "1", "--hard", "--actor", "ann", "--reason", "spam",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = softview_on(url, &["archive", "list"]);
+    assert!(ok);
+    let row = out.lines().nth(2).unwrap();
+    assert!(
+        row.contains("public.reviews") && row.contains("ann") && row.contains("spam"),
+        "{out}"
+    );
+    let id = row.split_whitespace().next().unwrap();
+    let (ok, _, err) = softview_on(url, &["archive", "restore", id]);
+    assert!(ok, "{err}");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 2);
+
+    exec(
+        &mut conn,
+        "UPDATE softview.deleted_records SET archived_at = now() - interval '9 days'",
+    );
+    let (ok, out, _) = softview_on(url, &["archive", "prune", "--older-than", "1w"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "pruned 0 archived row(s) older than 1w");
+}
+
+#[test]
+fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "CREATE TABLE tags (id int PRIMARY KEY)");
+    let url = database.url();
+    for (args, expected) in [
+        (
+            vec!["restore", "places", "x"],
+            "error: invalid input syntax for type bigint: \"x\"",
+        ),
+        (
+            vec!["restore", "places", "1,2"],
+            "error: bad key for places: expected 1 value(s) for (id), got 2",
+        ),
+        (
+            vec!["restore", "places", "1"],
+            "error: row is not deleted: public.places (id)=(1)",
+        ),
+        (
+            vec!["delete", "places", "9"],
+            "error: row not found: public.places (id)=(9)",
+        ),
+        (
+            vec!["trash", "nosuch"],
+            "error: relation \"nosuch\" does not exist",
+        ),
+        (
+            vec!["trash", "tags"],
+            "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
+        ),
+        (
+            vec!["delete", "tags", "1"],
+            "error: table tags is not enabled for softview",
+        ),
+        (
+            vec!["delete", "places", "1", "--reason", "r"],
+            "error: --reason needs --actor",
+        ),
+    ] {
+        let (ok, _, err) = softview_on(url, &args);
+        assert!(!ok, "{args:?} succeeded");
+        assert_eq!(err.trim_end(), expected, "{args:?}");
+    }
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
+
+    let output = softview(&["trash", "places"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("set DATABASE_URL"));
 }

@@ -1,6 +1,7 @@
 //! src/schema.rs and src/views.rs are generated; these tests fail when either drifts from
 //! what the migrations make. To regenerate:
 //!   diesel print-schema --database-url <migrated database> > src/schema.rs
+//!   diesel print-schema --database-url <…> --schema softview -o deleted_records > src/toolkit_schema.rs
 //!   cargo run -- schema > src/views.rs
 
 mod common;
@@ -20,11 +21,10 @@ fn views_rs_matches_the_generator() {
     );
 }
 
-#[test]
-fn schema_rs_matches_diesel_print_schema() {
-    let (database, _conn) = db();
+fn diesel_print_schema(database_url: &str, extra: &[&str]) -> String {
     let output = Command::new("diesel")
-        .args(["print-schema", "--database-url", database.url()])
+        .args(["print-schema", "--database-url", database_url])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap_or_else(|e| {
@@ -38,9 +38,28 @@ fn schema_rs_matches_diesel_print_schema() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let generated = String::from_utf8(output.stdout).unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn schema_rs_matches_diesel_print_schema() {
+    let (database, _conn) = db();
+    let generated = diesel_print_schema(database.url(), &[]);
     assert!(
         generated == include_str!("../src/schema.rs"),
         "src/schema.rs is out of date: run `diesel print-schema > src/schema.rs`\n{generated}"
+    );
+}
+
+#[test]
+fn toolkit_schema_rs_matches_diesel_print_schema() {
+    let (database, _conn) = db();
+    let generated = diesel_print_schema(
+        database.url(),
+        &["--schema", "softview", "-o", "deleted_records"],
+    );
+    assert!(
+        generated == include_str!("../src/toolkit_schema.rs"),
+        "src/toolkit_schema.rs is out of date\n{generated}"
     );
 }

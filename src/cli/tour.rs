@@ -4,10 +4,12 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use softview::devdb::Server;
+use softview::lifecycle::archive;
 use softview::schema::{activities, place_activities, places, reviews};
 use softview::views::{active_activities, active_place_activities, active_places};
 use softview::{
     Error, NewActivity, NewPlace, NewPlaceActivity, NewReview, Place, PlaceRecord, Result, Review,
+    SoftDelete, as_actor,
 };
 
 use super::print_table;
@@ -115,6 +117,63 @@ fn narrate(conn: &mut PgConnection) -> Result<()> {
         .select(PlaceRecord::as_select())
         .order(places::id)
         .load(conn)?;
+    print_records(&records);
+    let links: i64 = place_activities::table
+        .select(count_star())
+        .get_result(conn)?;
+    let live_links: i64 = active_place_activities::table
+        .select(count_star())
+        .get_result(conn)?;
+    println!(
+        "    place_activities: {links} rows in the table, {live_links} in active_place_activities"
+    );
+
+    step("The trash: deleted rows, newest first, read with the typed lifecycle API");
+    let trash = places::table.trash(conn)?;
+    print_records(&trash);
+
+    step("Restoring Old Mill brings back exactly what it hid");
+    places::table.restore(conn, mill)?;
+    show_live(conn)?;
+
+    step("A hard delete, by an admin with a reason: the rows go, the archive keeps them");
+    as_actor(
+        conn,
+        "ana@example.com",
+        Some("duplicate of Harbour"),
+        |conn| places::table.hard_delete(conn, mill).map(drop),
+    )?;
+    let archived = archive::list(conn, None, 10)?;
+    print_table(
+        &["table", "key", "actor", "reason", "transaction"],
+        &archived
+            .iter()
+            .map(|a| {
+                vec![
+                    a.table_name.clone(),
+                    a.primary_key.to_string(),
+                    a.actor.clone().unwrap_or_default(),
+                    a.reason.clone().unwrap_or_default(),
+                    a.transaction_id.to_string(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    println!(
+        "    the foreign-key cascade took the reviews and links along, in the same transaction"
+    );
+
+    step("Restoring that transaction from the archive puts all of it back, parents first");
+    let restored = archive::restore_transaction(conn, archived[0].transaction_id)?;
+    println!("    {restored} rows restored");
+    show_live(conn)?;
+    println!(
+        "\nDone: every read above went through an active_* view; no query filtered deleted_at."
+    );
+    Ok(())
+}
+
+fn print_records(records: &[PlaceRecord]) {
     print_table(
         &["id", "name", "deleted_at"],
         &records
@@ -129,25 +188,6 @@ fn narrate(conn: &mut PgConnection) -> Result<()> {
             })
             .collect::<Vec<_>>(),
     );
-    let links: i64 = place_activities::table
-        .select(count_star())
-        .get_result(conn)?;
-    let live_links: i64 = active_place_activities::table
-        .select(count_star())
-        .get_result(conn)?;
-    println!(
-        "    place_activities: {links} rows in the table, {live_links} in active_place_activities"
-    );
-
-    step("Restoring Old Mill (deleted_at = NULL) brings back exactly what it hid");
-    diesel::update(places::table.filter(places::id.eq(mill)))
-        .set(places::deleted_at.eq(None::<chrono::DateTime<chrono::Utc>>))
-        .execute(conn)?;
-    show_live(conn)?;
-    println!(
-        "\nDone: every read above went through an active_* view; no query filtered deleted_at."
-    );
-    Ok(())
 }
 
 fn step(title: &str) {

@@ -81,3 +81,46 @@ pub fn seed(conn: &mut PgConnection) {
          FROM unnest(ARRAY['places', 'activities', 'place_activities', 'reviews']) AS t;",
     );
 }
+
+/// The Pagila sample schema (PostgreSQL licence), from the `shared/` folder beside the
+/// checkout, or from `PAGILA_SCHEMA`.
+pub fn pagila_schema() -> String {
+    let path = std::env::var("PAGILA_SCHEMA").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/pagila/pagila-schema.sql"
+        )
+        .to_owned()
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("Pagila schema at {path}: {e}; set PAGILA_SCHEMA to its path"))
+}
+
+/// The Pagila schema (no data), with deleted_at on actor, film and customer, enabled.
+pub fn pagila() -> (TestDatabase, PgConnection) {
+    let (database, conn) = db();
+    drop(conn);
+    // The dump empties search_path for its session: load it on a connection of its own.
+    database
+        .connect()
+        .unwrap()
+        .batch_execute(&pagila_schema())
+        .expect("pagila schema loads");
+    let mut conn = database.connect().unwrap();
+    exec(
+        &mut conn,
+        "ALTER TABLE actor ADD COLUMN deleted_at timestamptz;
+         ALTER TABLE film ADD COLUMN deleted_at timestamptz;
+         ALTER TABLE customer ADD COLUMN deleted_at timestamptz;
+         SELECT softview.enable('actor');
+         SELECT softview.enable('film');
+         SELECT softview.enable('customer');
+         SELECT softview.enable_dependent('film_actor');
+         INSERT INTO language (language_id, name) VALUES (1, 'English');
+         INSERT INTO actor (actor_id, first_name, last_name)
+         VALUES (1, 'PENELOPE', 'GUINESS'), (2, 'NICK', 'WAHLBERG');
+         INSERT INTO film (film_id, title, language_id, fulltext)
+         VALUES (1, 'ACADEMY DINOSAUR', 1, ''), (2, 'ACE GOLDFINGER', 1, '');",
+    );
+    (database, conn)
+}
