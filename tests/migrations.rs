@@ -22,7 +22,8 @@ fn migrations_run_revert_all_and_run_again() {
         migrated.as_deref(),
         Some(
             "__diesel_schema_migrations,active_activities,active_place_activities,active_places,\
-             active_reviews,activities,enabled_tables,place_activities,places,reviews,tables"
+             active_reviews,activities,deleted_records,enabled_tables,place_activities,places,\
+             reviews,tables"
         )
     );
 

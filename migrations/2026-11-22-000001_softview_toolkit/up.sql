@@ -60,9 +60,10 @@ CREATE TABLE softview.deleted_records (
 );
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
-CREATE INDEX deleted_records_table_key ON softview.deleted_records (table_name, primary_key);
-CREATE INDEX deleted_records_transaction ON softview.deleted_records (transaction_id);
-CREATE INDEX deleted_records_archived_at ON softview.deleted_records (archived_at);
+-- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
+-- pruning at a fraction of a B-tree's cost on every archived row.
+CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
 
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
 -- transaction on the same connection reads '' rather than NULL.
@@ -235,27 +236,24 @@ BEGIN
 END
 $$;
 
--- The statement-level trigger that archives hard-deleted rows (one INSERT per statement).
+-- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
+-- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
+-- columns, and whether an actor is required (install_archive keeps them current).
 CREATE FUNCTION softview.archive_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    rel regclass := TG_RELID;
-    key name[] := softview.primary_key(TG_RELID);
     actor text := softview.current_actor();
 BEGIN
-    IF actor IS NULL
-       AND (SELECT require_actor FROM softview.tables WHERE relation = rel)
-       AND EXISTS (SELECT 1 FROM gone) THEN
-        RAISE EXCEPTION 'actor required: hard delete from % needs softview.actor', softview.qualified_name(rel)
+    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: hard delete from % needs softview.actor', TG_ARGV[0]
             USING ERRCODE = 'SV002',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
-    EXECUTE format(
-        'INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
-         SELECT %L, jsonb_build_object(%s), to_jsonb(g), $1, $2 FROM gone g',
-        softview.qualified_name(rel),
-        (SELECT string_agg(format('%L, g.%I', k, k), ', ') FROM unnest(key) AS k))
-    USING actor, softview.current_reason();
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
+    SELECT TG_ARGV[0],
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+           r, actor, softview.current_reason()
+    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
 END
 $$;
@@ -265,8 +263,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
                     REFERENCING OLD TABLE AS gone
-                    FOR EACH STATEMENT EXECUTE FUNCTION softview.archive_deleted()',
-        softview.qualified_name(rel));
+                    FOR EACH STATEMENT EXECUTE FUNCTION softview.archive_deleted(%L, %L, %L)',
+        softview.qualified_name(rel), softview.qualified_name(rel), softview.primary_key(rel)::text,
+        (SELECT require_actor FROM softview.tables WHERE relation = rel));
 END
 $$;
 
@@ -396,6 +395,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM softview.tables WHERE relation = rel) THEN
         RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
     END IF;
+    PERFORM softview.install_archive(rel);
     BEGIN
         FOR member IN SELECT softview.with_dependents(rel) LOOP
             PERFORM softview.install_view(member);
@@ -623,6 +623,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table % is not enabled for softview', rel USING ERRCODE = 'undefined_table';
     END IF;
+    PERFORM softview.install_archive(rel);
 END
 $$;
 
