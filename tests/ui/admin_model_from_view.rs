@@ -1,0 +1,8 @@
+// The admin model carries deleted_at; a view has no deleted rows to show it with.
+use diesel::prelude::*;
+use softview::views::active_places;
+use softview::PlaceRecord;
+
+fn main() {
+    let _ = active_places::table.select(PlaceRecord::as_select());
+}
