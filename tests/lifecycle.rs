@@ -173,10 +173,18 @@ fn reads_that_include_deleted_rows_and_the_trash() {
     assert!(any.deleted_at.is_some());
     let trash = places::table.trash(&mut conn).unwrap();
     assert_eq!(
-        trash.iter().map(|p| p.id).collect::<Vec<_>>(),
+        trash.iter().map(|t| t.record.id).collect::<Vec<_>>(),
         vec![2, 3, 4],
         "newest first"
     );
+    for t in &trash {
+        let deleted_at = t.record.deleted_at.unwrap();
+        assert_eq!(
+            t.purge_at,
+            deleted_at + chrono::Duration::days(30),
+            "the default grace period"
+        );
+    }
 }
 
 #[test]

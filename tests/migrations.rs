@@ -23,7 +23,7 @@ fn migrations_run_revert_all_and_run_again() {
         Some(
             "__diesel_schema_migrations,active_activities,active_place_activities,active_places,\
              active_reviews,activities,deleted_records,enabled_tables,place_activities,places,\
-             reviews,tables"
+             reviews,settings,tables"
         )
     );
 

@@ -13,6 +13,11 @@
 --   softview.restore_archived(id)     put an archived row back into its table
 --   softview.restore_transaction(xid) put back every row one transaction deleted, parents first
 --   softview.prune_archive(age)       forget archived rows older than age
+--   softview.set_grace_period(table, interval)  how long deleted rows wait before a purge
+--   softview.purge_batch(table, n)    hard-delete up to n rows whose grace period is over
+--
+-- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
+-- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}.
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and
@@ -41,8 +46,17 @@ CREATE TABLE softview.tables (
     soft_deletable boolean NOT NULL,
     saved_view_acl aclitem[],
     require_actor boolean NOT NULL DEFAULT false,
+    grace_period interval CHECK (grace_period >= interval '0'),
     enabled_at timestamptz NOT NULL DEFAULT now()
 );
+COMMENT ON COLUMN softview.tables.grace_period IS 'how long deleted rows wait before a purge; NULL for the default';
+
+CREATE TABLE softview.settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    default_grace_period interval NOT NULL DEFAULT interval '30 days'
+        CHECK (default_grace_period >= interval '0')
+);
+INSERT INTO softview.settings DEFAULT VALUES;
 COMMENT ON COLUMN softview.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
 COMMENT ON COLUMN softview.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
 COMMENT ON COLUMN softview.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
@@ -249,15 +263,39 @@ BEGIN
             USING ERRCODE = 'SV002',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
-    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
-    SELECT TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-           r, actor, softview.current_reason()
-    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    WITH archived AS (
+        INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
+        SELECT TG_ARGV[0],
+               (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+               r, actor, softview.current_reason()
+        FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted
+        RETURNING primary_key
+    )
+    SELECT count(pg_notify('softview', json_build_object(
+               'table', TG_ARGV[0], 'key', primary_key,
+               'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
+                                 THEN 'purge' ELSE 'hard_delete' END,
+               'at', clock_timestamp())::text))
+    INTO STRICT actor
+    FROM archived;
     RETURN NULL;
 END
 $$;
 
+-- Announces a soft delete or a restore (a change of deleted_at) on channel `softview`.
+CREATE FUNCTION softview.announce_soft_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('softview', json_build_object(
+        'table', TG_ARGV[0],
+        'key', (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+        'operation', CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END,
+        'at', clock_timestamp())::text);
+    RETURN NULL;
+END
+$$;
+
+-- The triggers on the base table: the archive of hard deletes, and the announcements.
 CREATE FUNCTION softview.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -266,6 +304,13 @@ BEGIN
                     FOR EACH STATEMENT EXECUTE FUNCTION softview.archive_deleted(%L, %L, %L)',
         softview.qualified_name(rel), softview.qualified_name(rel), softview.primary_key(rel)::text,
         (SELECT require_actor FROM softview.tables WHERE relation = rel));
+    IF (SELECT soft_deletable FROM softview.tables WHERE relation = rel) THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
+                        FOR EACH ROW
+                        WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
+                        EXECUTE FUNCTION softview.announce_soft_change(%L, %L)',
+            softview.qualified_name(rel), softview.qualified_name(rel), softview.primary_key(rel)::text);
+    END IF;
 END
 $$;
 
@@ -435,6 +480,7 @@ BEGIN
     END IF;
     PERFORM softview.drop_views(rel);
     EXECUTE format('DROP TRIGGER softview_archive ON %s', softview.qualified_name(rel));
+    EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview.qualified_name(rel));
     DELETE FROM softview.tables WHERE relation = rel;
 END
 $$;
@@ -855,16 +901,132 @@ BEGIN
 END
 $$;
 
--- The deleted rows of a table, newest first.
+-- The deleted rows of a table, newest first, with when a purge will remove them.
 CREATE FUNCTION softview.trash(rel regclass)
-RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, row_data jsonb)
+RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, purge_at timestamptz, row_data jsonb)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM softview.require_soft_deletable(rel);
     RETURN QUERY EXECUTE format(
-        'SELECT jsonb_build_object(%s), t.deleted_at, to_jsonb(t) FROM %s t
+        'SELECT jsonb_build_object(%s), t.deleted_at, t.deleted_at + $1, to_jsonb(t) FROM %s t
          WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC',
         (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview.primary_key(rel)) AS k),
-        softview.qualified_name(rel));
+        softview.qualified_name(rel))
+    USING softview.grace_period(rel);
 END
 $$;
+
+-- Grace periods ---------------------------------------------------------------------------------
+
+CREATE FUNCTION softview.grace_period(rel regclass) RETURNS interval
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT coalesce(t.grace_period, s.default_grace_period)
+    FROM softview.tables t CROSS JOIN softview.settings s
+    WHERE t.relation = rel
+$$;
+
+-- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
+CREATE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    IF grace < interval '0' THEN
+        RAISE EXCEPTION 'a grace period must not be negative, got %', grace
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview.tables SET grace_period = grace WHERE relation = rel;
+END
+$$;
+
+CREATE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF grace IS NULL OR grace < interval '0' THEN
+        RAISE EXCEPTION 'a grace period must not be negative, got %', coalesce(grace::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview.settings SET default_grace_period = grace;
+END
+$$;
+
+-- Purge -----------------------------------------------------------------------------------------
+
+-- Soft-deletable tables in the order a purge takes them: children before parents.
+CREATE FUNCTION softview.purge_order() RETURNS SETOF regclass
+LANGUAGE sql STABLE AS $$
+    SELECT relation FROM softview.tables WHERE soft_deletable ORDER BY position DESC
+$$;
+
+-- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
+-- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
+-- foreign key (those wait until their children are gone).
+CREATE FUNCTION softview.purge_candidates(rel regclass, older_than interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    age interval := coalesce(older_than, softview.grace_period(rel));
+    held text;
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    IF age < interval '0' THEN
+        RAISE EXCEPTION 'the age to purge from must not be negative, got %', age
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                             softview.qualified_name(c.conrelid),
+                             softview.match_columns('x.', child.cols, 'c', parent.cols)), '')
+    INTO held
+    FROM pg_constraint c
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS child
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
+    WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
+    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
+        (SELECT string_agg(format('c.%I', k), ', ') FROM unnest(softview.primary_key(rel)) AS k),
+        softview.qualified_name(rel), age, coalesce(held, ''));
+END
+$$;
+
+-- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
+-- skipping rows another transaction holds (a restore, another purge). Returns how many.
+-- Run each batch in a transaction of its own.
+CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    key text := (SELECT string_agg(quote_ident(k), ', ') FROM unnest(softview.primary_key(rel)) AS k);
+    purged bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM set_config('softview.actor', coalesce(softview.current_actor(), 'softview purge'), true);
+    PERFORM set_config('softview.reason', coalesce(softview.current_reason(),
+        format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
+    PERFORM set_config('softview.operation', 'purge', true);
+    EXECUTE format('DELETE FROM %s WHERE (%s) IN (%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED)',
+        softview.qualified_name(rel), key, softview.purge_candidates(rel, older_than), batch_size);
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.operation', '', true);
+    RETURN purged;
+END
+$$;
+
+-- How many rows of `rel` a purge would remove now (for a dry run).
+CREATE FUNCTION softview.purgeable(rel regclass, older_than interval DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM (%s) AS candidates', softview.purge_candidates(rel, older_than))
+    INTO n;
+    RETURN n;
+END
+$$;
+
+-- Wakes a waiting `softview worker` before its interval is over.
+CREATE FUNCTION softview.wake_worker() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;

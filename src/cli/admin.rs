@@ -15,24 +15,27 @@ struct TrashRow {
     primary_key: serde_json::Value,
     #[diesel(sql_type = Timestamptz)]
     deleted_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    purge_at: chrono::DateTime<chrono::Utc>,
     #[diesel(sql_type = Jsonb)]
     row_data: serde_json::Value,
 }
 
 pub fn trash(conn: &mut PgConnection, table: &str) -> Result<()> {
     let rows: Vec<TrashRow> = diesel::sql_query(
-        "SELECT primary_key, deleted_at, row_data FROM softview.trash($1::regclass)",
+        "SELECT primary_key, deleted_at, purge_at, row_data FROM softview.trash($1::regclass)",
     )
     .bind::<Text, _>(table)
     .load(conn)?;
     print_table(
-        &["key", "deleted at", "row"],
+        &["key", "deleted at", "purged after", "row"],
         &rows
             .iter()
             .map(|r| {
                 vec![
                     r.primary_key.to_string(),
                     timestamp(r.deleted_at),
+                    timestamp(r.purge_at),
                     r.row_data.to_string(),
                 ]
             })
@@ -170,6 +173,6 @@ fn qualified(conn: &mut PgConnection, table: &str) -> Result<String> {
     .unwrap_or_else(|| table.to_owned()))
 }
 
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%F %T UTC").to_string()
 }

@@ -1,10 +1,12 @@
 mod admin;
+mod jobs;
 mod tour;
 
 use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
 use softview::devdb::Server;
+use softview::lifecycle::purge::PurgeOptions;
 use softview::{Error, Result};
 
 /// Soft delete done by PostgreSQL itself, through active_* views.
@@ -46,6 +48,31 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// One purge pass: hard-delete rows whose grace period is over, in batches.
+    Purge {
+        /// Only this table (children of its rows go by their foreign keys).
+        #[arg(long)]
+        table: Option<String>,
+        /// Purge rows deleted longer ago than this (30d, 12h, 90s) instead of the grace period.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Option<chrono::Duration>,
+        /// Rows per batch; each batch is one transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+        batch: i32,
+        /// Count what would be purged, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Purge on an interval until SIGINT or SIGTERM (which let the current batch finish).
+    Worker {
+        /// Time between passes (30s, 5m, 1h); `SELECT softview.wake_worker()` starts one early.
+        #[arg(long, default_value = "60s", value_parser = parse_age)]
+        interval: chrono::Duration,
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+        batch: i32,
+    },
+    /// Print soft deletes, restores, hard deletes and purges as they happen, until SIGINT.
+    Watch,
     /// The archive of hard-deleted rows.
     #[command(subcommand)]
     Archive(ArchiveCommand),
@@ -126,6 +153,29 @@ pub fn run(args: Args) -> Result<()> {
             actor.as_deref(),
             reason.as_deref(),
         ),
+        Command::Purge {
+            table,
+            older_than,
+            batch,
+            dry_run,
+        } => {
+            let options = PurgeOptions {
+                table,
+                older_than,
+                batch_size: batch,
+                dry_run,
+            };
+            jobs::purge_once(&mut existing(args.database_url.clone())?, &options)
+        }
+        Command::Worker { interval, batch } => {
+            let url = existing_url(args.database_url)?;
+            let options = PurgeOptions {
+                batch_size: batch,
+                ..PurgeOptions::default()
+            };
+            jobs::worker(&url, &options, interval)
+        }
+        Command::Watch => jobs::watch(&existing_url(args.database_url)?),
         Command::Archive(command) => {
             let conn = &mut existing(args.database_url)?;
             match command {
@@ -174,15 +224,19 @@ fn connect(database_url: Option<String>) -> Result<(Server, PgConnection)> {
     Ok((server, conn))
 }
 
-/// A connection to the database the admin commands work on, which must already exist.
-fn existing(database_url: Option<String>) -> Result<PgConnection> {
+/// The URL of the database the admin commands work on, which must already exist.
+fn existing_url(database_url: Option<String>) -> Result<String> {
     match database_url {
-        Some(url) if !url.is_empty() => Ok(PgConnection::establish(&url)?),
+        Some(url) if !url.is_empty() => Ok(url),
         _ => Err(Error::InvalidArgument(
             "this command works on an existing database: set DATABASE_URL or pass --database-url"
                 .into(),
         )),
     }
+}
+
+fn existing(database_url: Option<String>) -> Result<PgConnection> {
+    Ok(PgConnection::establish(&existing_url(database_url)?)?)
 }
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.
@@ -206,7 +260,7 @@ fn parse_age(text: &str) -> std::result::Result<chrono::Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long an age"))
 }
 
-fn format_age(age: chrono::Duration) -> String {
+pub fn format_age(age: chrono::Duration) -> String {
     let seconds = age.num_seconds();
     [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
         .iter()

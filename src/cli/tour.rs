@@ -4,7 +4,10 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use softview::devdb::Server;
-use softview::lifecycle::archive;
+use std::sync::atomic::AtomicBool;
+
+use softview::lifecycle::events::Listener;
+use softview::lifecycle::{archive, purge};
 use softview::schema::{activities, place_activities, places, reviews};
 use softview::views::{active_activities, active_place_activities, active_places};
 use softview::{
@@ -25,18 +28,21 @@ pub fn run(server: &Server) -> Result<()> {
     }
     let database = format!("softview_tour_{}", std::process::id());
     server.create_database(&database, None)?;
-    let result = PgConnection::establish(&server.url(&database))
+    let url = server.url(&database);
+    let result = PgConnection::establish(&url)
         .map_err(Error::from)
-        .and_then(|mut conn| narrate(&mut conn));
+        .and_then(|mut conn| narrate(&mut conn, &url));
     server.drop_database(&database)?;
     result
 }
 
-fn narrate(conn: &mut PgConnection) -> Result<()> {
+fn narrate(conn: &mut PgConnection, url: &str) -> Result<()> {
     step("Migrations install the toolkit (schema softview) and the example domain");
     for version in softview::run_migrations(conn)? {
         println!("    ran {version}");
     }
+    // Another connection listens to channel `softview`, as an open page of an app would.
+    let events = &mut Listener::connect(url)?;
 
     step("Rows are written to the base tables");
     let [harbour, mill]: [i64; 2] = diesel::insert_into(places::table)
@@ -97,6 +103,7 @@ fn narrate(conn: &mut PgConnection) -> Result<()> {
     let deleted =
         diesel::delete(active_places::table.filter(active_places::id.eq(mill))).execute(conn)?;
     println!("    {deleted} row deleted; no child or link row was written");
+    show_event(events)?;
     show_live(conn)?;
 
     step("Linking Kayaking to the deleted Old Mill through the link view is refused");
@@ -128,12 +135,26 @@ fn narrate(conn: &mut PgConnection) -> Result<()> {
         "    place_activities: {links} rows in the table, {live_links} in active_place_activities"
     );
 
-    step("The trash: deleted rows, newest first, read with the typed lifecycle API");
+    step("The trash: deleted rows, newest first, and when a purge will remove them");
     let trash = places::table.trash(conn)?;
-    print_records(&trash);
+    print_table(
+        &["id", "name", "deleted_at", "purged after"],
+        &trash
+            .iter()
+            .map(|t| {
+                vec![
+                    t.record.id.to_string(),
+                    t.record.name.clone(),
+                    t.record.deleted_at.map_or("-".into(), timestamp),
+                    timestamp(t.purge_at),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
 
-    step("Restoring Old Mill brings back exactly what it hid");
+    step("Undo: restoring Old Mill brings back exactly what it hid");
     places::table.restore(conn, mill)?;
+    show_event(events)?;
     show_live(conn)?;
 
     step("A hard delete, by an admin with a reason: the rows go, the archive keeps them");
@@ -162,11 +183,39 @@ fn narrate(conn: &mut PgConnection) -> Result<()> {
     println!(
         "    the foreign-key cascade took the reviews and links along, in the same transaction"
     );
+    for _ in &archived {
+        show_event(events)?;
+    }
 
     step("Restoring that transaction from the archive puts all of it back, parents first");
     let restored = archive::restore_transaction(conn, archived[0].transaction_id)?;
     println!("    {restored} rows restored");
     show_live(conn)?;
+    step("A purge after a short grace period: the review deleted a second ago goes for good");
+    purge::set_grace_period(conn, "reviews", Some(chrono::Duration::seconds(1)))?;
+    let review: i64 = reviews::table
+        .filter(reviews::place_id.eq(harbour))
+        .select(reviews::id)
+        .first(conn)?;
+    reviews::table.soft_delete(conn, review)?;
+    show_event(events)?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let report = purge::purge(
+        conn,
+        &purge::PurgeOptions::default(),
+        &AtomicBool::new(false),
+        |_| {},
+    )?;
+    println!("    purged {} row(s)", report.rows());
+    show_event(events)?;
+    let entry = archive::list(conn, Some("public.reviews"), 1)?.remove(0);
+    println!(
+        "    archived as {} by {:?}: {}",
+        entry.primary_key,
+        entry.actor.unwrap_or_default(),
+        entry.reason.unwrap_or_default()
+    );
+
     println!(
         "\nDone: every read above went through an active_* view; no query filtered deleted_at."
     );
@@ -182,12 +231,27 @@ fn print_records(records: &[PlaceRecord]) {
                 vec![
                     p.id.to_string(),
                     p.name.clone(),
-                    p.deleted_at
-                        .map_or("-".into(), |t| t.format("%F %T UTC").to_string()),
+                    p.deleted_at.map_or("-".into(), timestamp),
                 ]
             })
             .collect::<Vec<_>>(),
     );
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%F %T UTC").to_string()
+}
+
+/// Prints the next event the listener received.
+fn show_event(events: &mut Listener) -> Result<()> {
+    match events.next(std::time::Duration::from_secs(5))? {
+        Some(event) => println!(
+            "    event on channel softview: {:?} {} {}",
+            event.operation, event.table, event.key
+        ),
+        None => println!("    (no event arrived)"),
+    }
+    Ok(())
 }
 
 fn step(title: &str) {

@@ -3,8 +3,11 @@
 
 pub mod archive;
 mod context;
+pub mod events;
+pub mod purge;
 mod soft_delete;
+pub mod worker;
 
 pub use archive::take_archived;
 pub use context::as_actor;
-pub use soft_delete::{Delete, Filter, InsertOrRevive, SoftDelete};
+pub use soft_delete::{Delete, Filter, InsertOrRevive, SoftDelete, Trashed};

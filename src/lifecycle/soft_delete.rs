@@ -10,6 +10,13 @@ use diesel::sql_types::Bool;
 
 use crate::error::Result;
 
+/// A deleted row and when a purge will remove it (its `deleted_at` plus the grace period).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trashed<R> {
+    pub record: R,
+    pub purge_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// A filter on table `T`, for the `…_where` operations: `Box::new(places::name.eq("Mill"))`.
 pub type Filter<T> = Box<dyn BoxableExpression<T, Pg, SqlType = Bool>>;
 
@@ -53,8 +60,8 @@ pub trait SoftDelete: diesel::Table + Copy {
     /// The row, deleted or not.
     fn find_any(self, conn: &mut PgConnection, key: Self::Key) -> Result<Self::Record>;
 
-    /// The deleted rows, newest first.
-    fn trash(self, conn: &mut PgConnection) -> Result<Vec<Self::Record>>;
+    /// The deleted rows, newest first, with when a purge will remove each.
+    fn trash(self, conn: &mut PgConnection) -> Result<Vec<Trashed<Self::Record>>>;
 
     /// Puts an archived row of this table back, read from its JSON into [`Self::Record`];
     /// the archive entry goes once the insert commits.
@@ -184,13 +191,26 @@ macro_rules! soft_deletable {
                     .ok_or_else(|| $crate::Error::not_found(Self::NAME, &key))
             }
 
-            fn trash(self, conn: &mut diesel::PgConnection) -> $crate::Result<Vec<$record>> {
+            fn trash(
+                self,
+                conn: &mut diesel::PgConnection,
+            ) -> $crate::Result<Vec<$crate::lifecycle::Trashed<$record>>> {
                 use diesel::prelude::*;
-                Ok(self
+                let purge_at = diesel::dsl::sql::<diesel::sql_types::Timestamptz>(concat!(
+                    stringify!($table),
+                    ".deleted_at + softview.grace_period('",
+                    stringify!($table),
+                    "'::regclass)"
+                ));
+                let rows: Vec<($record, $crate::__private::DateTime<$crate::__private::Utc>)> = self
                     .filter($table::deleted_at.is_not_null())
                     .order($table::deleted_at.desc())
-                    .select(<$record>::as_select())
-                    .load(conn)?)
+                    .select((<$record>::as_select(), purge_at))
+                    .load(conn)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(record, purge_at)| $crate::lifecycle::Trashed { record, purge_at })
+                    .collect())
             }
 
             fn restore_archived(
