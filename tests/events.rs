@@ -97,7 +97,7 @@ fn a_rolled_back_change_sends_nothing() {
 fn the_watch_command_prints_events_live() {
     let (database, mut conn) = db();
     seed(&mut conn);
-    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_softview"))
+    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_softview"))
         .arg("watch")
         .env("DATABASE_URL", database.url())
         .stdout(std::process::Stdio::piped())
