@@ -210,6 +210,17 @@ BEGIN
                     FOR EACH ROW EXECUTE FUNCTION softview.on_view_delete(%L)',
         view_name, softview.qualified_name(rel));
 
+    -- The view probes each parent's live keys; a partial index on them answers from the
+    -- index alone, without visiting the parent's rows.
+    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview.parents(rel) AS p
+               JOIN softview.tables t ON t.relation = p.parent AND t.soft_deletable
+    LOOP
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NULL',
+            left((SELECT relname FROM pg_class WHERE oid = col.parent), 50) || '_live_keys',
+            softview.qualified_name(col.parent),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+    END LOOP;
+
     IF has_parents THEN
         -- Writes through the view check that the parents are live, so no write through it can
         -- create a row the view would then hide. NEW only carries defaults the view declares.
@@ -350,6 +361,9 @@ BEGIN
     END IF;
     INSERT INTO softview.tables (relation, soft_deletable) VALUES (rel, true)
     ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
+    -- The trash, newest first, and the purge, oldest first, read deleted rows by deleted_at.
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (deleted_at) WHERE deleted_at IS NOT NULL',
+        left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash', softview.qualified_name(rel));
     PERFORM softview.install_archive(rel);
     RETURN softview.install_view(rel);
 END
@@ -960,7 +974,8 @@ $$;
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
 -- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
 -- foreign key (those wait until their children are gone).
-CREATE FUNCTION softview.purge_candidates(rel regclass, older_than interval DEFAULT NULL) RETURNS text
+CREATE FUNCTION softview.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
+                                          selected text DEFAULT '1') RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     age interval := coalesce(older_than, softview.grace_period(rel));
@@ -984,8 +999,7 @@ BEGIN
                         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
     RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
-        (SELECT string_agg(format('c.%I', k), ', ') FROM unnest(softview.primary_key(rel)) AS k),
-        softview.qualified_name(rel), age, coalesce(held, ''));
+        selected, softview.qualified_name(rel), age, coalesce(held, ''));
 END
 $$;
 
@@ -996,7 +1010,6 @@ CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_tha
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    key text := (SELECT string_agg(quote_ident(k), ', ') FROM unnest(softview.primary_key(rel)) AS k);
     purged bigint;
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
@@ -1007,8 +1020,9 @@ BEGIN
     PERFORM set_config('softview.reason', coalesce(softview.current_reason(),
         format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
     PERFORM set_config('softview.operation', 'purge', true);
-    EXECUTE format('DELETE FROM %s WHERE (%s) IN (%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED)',
-        softview.qualified_name(rel), key, softview.purge_candidates(rel, older_than), batch_size);
+    -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
+    EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
+        softview.qualified_name(rel), softview.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
     GET DIAGNOSTICS purged = ROW_COUNT;
     PERFORM set_config('softview.operation', '', true);
     RETURN purged;
@@ -1030,3 +1044,29 @@ $$;
 -- Wakes a waiting `softview worker` before its interval is over.
 CREATE FUNCTION softview.wake_worker() RETURNS void
 LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
+
+-- Index check ---------------------------------------------------------------------------------
+
+-- The indexes of an enabled table that do not serve live rows well: unique indexes that deleted
+-- rows still hold keys in, and indexes that deleted rows fill. The primary key and the trash
+-- index (deleted rows by deleted_at) are meant to cover every row and are not listed.
+CREATE FUNCTION softview.index_check(rel regclass)
+RETURNS TABLE (index_name text, definition text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview.require_soft_deletable(rel);
+    RETURN QUERY
+    SELECT i.indexrelid::regclass::text,
+           pg_get_indexdef(i.indexrelid),
+           CASE WHEN i.indisunique
+                THEN 'unique across deleted rows: a deleted row keeps its key; add WHERE deleted_at IS NULL'
+                ELSE 'not partial: deleted rows fill it and slow live reads; add WHERE deleted_at IS NULL'
+           END
+    FROM pg_index i
+    WHERE i.indrelid = rel
+      AND NOT i.indisprimary
+      AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NULL%'
+      AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NOT NULL%'
+    ORDER BY 1;
+END
+$$;
