@@ -31,6 +31,11 @@ fn with_no_arguments_the_tour_runs_on_a_throwaway_server() {
         "Old Mill  Climbing, Kayaking",
         "public.places            {\"id\":2}  ana@example.com  duplicate of Harbour",
         "4 rows restored",
+        "event on channel softview: SoftDelete public.places {\"id\":2}",
+        "event on channel softview: Restore public.places {\"id\":2}",
+        "event on channel softview: Purge public.reviews {\"id\":1}",
+        "archived as {\"id\":1} by \"softview purge\"",
+        "activities_name_plain  unique across deleted rows",
     ] {
         assert!(
             stdout.contains(expected),

@@ -216,6 +216,28 @@ fn narrate(conn: &mut PgConnection, url: &str) -> Result<()> {
         entry.reason.unwrap_or_default()
     );
 
+    step("The index check: which indexes deleted rows spoil (one made as a generator would)");
+    diesel::sql_query("CREATE UNIQUE INDEX activities_name_plain ON activities (name)")
+        .execute(conn)?;
+    #[derive(QueryableByName)]
+    struct IndexProblem {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        index_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        problem: String,
+    }
+    let problems: Vec<IndexProblem> =
+        diesel::sql_query("SELECT index_name, problem FROM softview.index_check('activities')")
+            .load(conn)?;
+    print_table(
+        &["index", "problem"],
+        &problems
+            .into_iter()
+            .map(|p| vec![p.index_name, p.problem])
+            .collect::<Vec<_>>(),
+    );
+    diesel::sql_query("DROP INDEX activities_name_plain").execute(conn)?;
+
     println!(
         "\nDone: every read above went through an active_* view; no query filtered deleted_at."
     );
