@@ -156,13 +156,12 @@ impl Server {
         };
         let throwaway = server.throwaway.as_ref().expect("just set");
         let data = throwaway.data_dir();
-        throwaway.run(
-            "initdb",
-            Command::new(throwaway.bin.join("initdb"))
-                .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"])
-                .args(["--no-sync", "--no-instructions", "-D"])
-                .arg(&data),
-        )?;
+        let mut initdb = throwaway.command("initdb");
+        initdb
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"])
+            .args(["--no-sync", "--no-instructions", "-D"])
+            .arg(&data);
+        throwaway.run("initdb", initdb)?;
         // A port picked here can be taken before the server binds it: try a few.
         let mut last_error = None;
         for _ in 0..5 {
@@ -172,16 +171,14 @@ impl Server {
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
                 throwaway.dir.path().display()
             );
-            let started = throwaway.run(
-                "pg_ctl start",
-                Command::new(throwaway.bin.join("pg_ctl"))
-                    .args(["-w", "-s", "-D"])
-                    .arg(&data)
-                    .arg("-l")
-                    .arg(throwaway.dir.path().join("server.log"))
-                    .args(["-o", &options, "start"]),
-            );
-            match started {
+            let mut start = throwaway.command("pg_ctl");
+            start
+                .args(["-w", "-s", "-D"])
+                .arg(&data)
+                .arg("-l")
+                .arg(throwaway.dir.path().join("server.log"))
+                .args(["-o", &options, "start"]);
+            match throwaway.run("pg_ctl start", start) {
                 Ok(()) => {
                     server.admin_url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
                     throwaway.spawn_watchdog();
@@ -238,14 +235,12 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(throwaway) = &self.throwaway {
+            let mut stop = throwaway.command("pg_ctl");
+            stop.args(["-w", "-s", "-m", "immediate", "-D"])
+                .arg(throwaway.data_dir())
+                .arg("stop");
             // Errors cannot be reported from drop; the watchdog retries if this failed.
-            let _ = throwaway.run(
-                "pg_ctl stop",
-                Command::new(throwaway.bin.join("pg_ctl"))
-                    .args(["-w", "-s", "-m", "immediate", "-D"])
-                    .arg(throwaway.data_dir())
-                    .arg("stop"),
-            );
+            let _ = throwaway.run("pg_ctl stop", stop);
         }
     }
 }
@@ -255,18 +250,19 @@ impl Throwaway {
         self.dir.path().join("data")
     }
 
-    /// Runs a server binary, as the `postgres` user when we are root.
-    fn run(&self, step: &'static str, command: &mut Command) -> Result<(), Error> {
-        let mut command = if self.as_postgres_user {
-            let mut wrapped = Command::new("runuser");
-            wrapped
-                .args(["-u", "postgres", "--"])
-                .arg(command.get_program())
-                .args(command.get_args());
-            wrapped
+    /// A server binary, run as the `postgres` user when we are root.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
         } else {
-            std::mem::replace(command, Command::new("true"))
-        };
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, step: &'static str, mut command: Command) -> Result<(), Error> {
         let Output {
             status,
             stdout,
@@ -280,21 +276,19 @@ impl Throwaway {
                 output: e.to_string(),
             })?;
         if status.success() {
-            Ok(())
-        } else {
-            let log =
-                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
-            Err(Error::ServerStart {
-                step,
-                output: format!(
-                    "{}{}{log}",
-                    String::from_utf8_lossy(&stdout),
-                    String::from_utf8_lossy(&stderr)
-                )
-                .trim()
-                .to_string(),
-            })
+            return Ok(());
         }
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        Err(Error::ServerStart {
+            step,
+            output: format!(
+                "{}{}{log}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            )
+            .trim()
+            .to_string(),
+        })
     }
 
     /// Stops the server and removes its directory once this process is gone, however it ended
@@ -406,34 +400,33 @@ struct Shared {
 static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
 static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
 
+/// The shared server and template of this process, set up on first use.
+fn shared() -> Result<&'static Shared, Error> {
+    SHARED
+        .get_or_init(|| init_shared().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::TestSetup(e.clone()))
+}
+
 /// A fresh, migrated database for one test. The first call in a process starts the server (or
 /// uses `DATABASE_URL`) and runs the migrations into a template; each call then clones it.
 pub fn test_database() -> Result<TestDatabase, Error> {
-    let shared = SHARED
-        .get_or_init(|| init_shared().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::TestSetup(e.clone()))?;
+    let shared = shared()?;
     let name = format!(
         "softview_test_{}_{}",
         std::process::id(),
         NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
     );
-    shared
-        .server
-        .create_database(&name, Some(&shared.template))?;
+    shared.server.create_database(&name, Some(&shared.template))?;
     Ok(TestDatabase {
         url: shared.server.url(&name),
         name,
     })
 }
 
-/// The shared server, for tests that need more than one database on it.
+/// The shared test server, for tests that need more than one database on it.
 pub fn test_server() -> Result<&'static Server, Error> {
-    test_database().map(drop)?;
-    match SHARED.get() {
-        Some(Ok(shared)) => Ok(&shared.server),
-        _ => unreachable!("test_database succeeded, so the server is set up"),
-    }
+    Ok(&shared()?.server)
 }
 
 fn init_shared() -> Result<Shared, Error> {
