@@ -417,7 +417,9 @@ pub fn test_database() -> Result<TestDatabase, Error> {
         std::process::id(),
         NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
     );
-    shared.server.create_database(&name, Some(&shared.template))?;
+    shared
+        .server
+        .create_database(&name, Some(&shared.template))?;
     Ok(TestDatabase {
         url: shared.server.url(&name),
         name,
