@@ -2,27 +2,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{count, db, exec, seed};
-
-fn softview(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_softview"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("softview runs")
-}
+use common::{count, db, exec, run_softview, seed};
 
 #[test]
 fn with_no_arguments_the_tour_runs_on_a_throwaway_server() {
-    let output = softview(&[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, stdout, stderr) = run_softview(None, &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     for expected in [
         "Started a throwaway PostgreSQL",
         "1 row deleted; no child or link row was written",
@@ -46,61 +31,44 @@ fn with_no_arguments_the_tour_runs_on_a_throwaway_server() {
 
 #[test]
 fn schema_prints_what_src_views_rs_holds() {
-    let output = softview(&["schema"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        include_str!("../src/views.rs")
-    );
+    let (code, stdout, stderr) = run_softview(None, &["schema"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, include_str!("../src/views.rs"));
 }
 
 #[test]
 fn errors_print_one_line_and_exit_non_zero() {
-    let output = softview(&[
-        "migrate",
-        "--database-url",
-        "postgres://nobody@127.0.0.1:1/none",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, _, stderr) = run_softview(
+        None,
+        &[
+            "migrate",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
+    );
+    assert_eq!(code, Some(1));
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 
-    let output = softview(&["frobnicate"]);
-    assert_eq!(output.status.code(), Some(2));
+    let (code, _, stderr) = run_softview(None, &["frobnicate"]);
+    assert_eq!(code, Some(2));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("unrecognized subcommand 'frobnicate'")
+        stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{stderr}"
     );
-}
-
-fn softview_on(url: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_softview"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .output()
-        .expect("softview runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
 fn the_admin_commands_delete_list_restore_and_archive() {
     let (database, mut conn) = db();
     seed(&mut conn);
-    let url = database.url();
+    let url = Some(database.url());
 
-    let (ok, out, _) = softview_on(url, &["delete", "places", "2"]);
-    assert!(ok);
+    let (code, out, _) = run_softview(url, &["delete", "places", "2"]);
+    assert_eq!(code, Some(0));
     assert!(out.starts_with("soft-deleted places 2: "), "{out}");
-    let (ok, out, _) = softview_on(url, &["trash", "places"]);
-    assert!(ok);
+    let (code, out, _) = run_softview(url, &["trash", "places"]);
+    assert_eq!(code, Some(0));
     assert!(
         out.lines()
             .nth(2)
@@ -109,35 +77,33 @@ fn the_admin_commands_delete_list_restore_and_archive() {
             .starts_with(r#"{"id":2}"#),
         "{out}"
     );
-    let (ok, _, _) = softview_on(url, &["restore", "places", "2"]);
-    assert!(ok);
+    let (code, _, _) = run_softview(url, &["restore", "places", "2"]);
+    assert_eq!(code, Some(0));
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
 
-    let (ok, _, err) = softview_on(
-        url,
-        &[
-            "delete", "reviews", "1", "--hard", "--actor", "ann", "--reason", "spam",
-        ],
-    );
-    assert!(ok, "{err}");
-    let (ok, out, _) = softview_on(url, &["archive", "list"]);
-    assert!(ok);
+    let hard = [
+        "delete", "reviews", "1", "--hard", "--actor", "ann", "--reason", "spam",
+    ];
+    let (code, _, err) = run_softview(url, &hard);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run_softview(url, &["archive", "list"]);
+    assert_eq!(code, Some(0));
     let row = out.lines().nth(2).unwrap();
     assert!(
         row.contains("public.reviews") && row.contains("ann") && row.contains("spam"),
         "{out}"
     );
     let id = row.split_whitespace().next().unwrap();
-    let (ok, _, err) = softview_on(url, &["archive", "restore", id]);
-    assert!(ok, "{err}");
+    let (code, _, err) = run_softview(url, &["archive", "restore", id]);
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 2);
 
     exec(
         &mut conn,
         "UPDATE softview.deleted_records SET archived_at = now() - interval '9 days'",
     );
-    let (ok, out, _) = softview_on(url, &["archive", "prune", "--older-than", "1w"]);
-    assert!(ok);
+    let (code, out, _) = run_softview(url, &["archive", "prune", "--older-than", "1w"]);
+    assert_eq!(code, Some(0));
     assert_eq!(out.trim(), "pruned 0 archived row(s) older than 1w");
 }
 
@@ -146,7 +112,6 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
     let (database, mut conn) = db();
     seed(&mut conn);
     exec(&mut conn, "CREATE TABLE tags (id int PRIMARY KEY)");
-    let url = database.url();
     for (args, expected) in [
         (
             vec!["restore", "places", "x"],
@@ -181,13 +146,13 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
             "error: --reason needs --actor",
         ),
     ] {
-        let (ok, _, err) = softview_on(url, &args);
-        assert!(!ok, "{args:?} succeeded");
+        let (code, _, err) = run_softview(Some(database.url()), &args);
+        assert_eq!(code, Some(1), "{args:?}");
         assert_eq!(err.trim_end(), expected, "{args:?}");
     }
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
 
-    let output = softview(&["trash", "places"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("set DATABASE_URL"));
+    let (code, _, err) = run_softview(None, &["trash", "places"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("set DATABASE_URL"), "{err}");
 }

@@ -97,9 +97,7 @@ fn a_rolled_back_change_sends_nothing() {
 fn the_watch_command_prints_events_live() {
     let (database, mut conn) = db();
     seed(&mut conn);
-    let watch = std::process::Command::new(env!("CARGO_BIN_EXE_softview"))
-        .arg("watch")
-        .env("DATABASE_URL", database.url())
+    let watch = common::softview_command(Some(database.url()), &["watch"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

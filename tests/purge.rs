@@ -325,9 +325,7 @@ fn two_purges_at_once_never_take_the_same_row_and_never_wait() {
 }
 
 fn worker_process(url: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_softview"))
-        .args(["worker", "--batch", "20", "--interval", "1h"])
-        .env("DATABASE_URL", url)
+    common::softview_command(Some(url), &["worker", "--batch", "20", "--interval", "1h"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -369,17 +367,11 @@ fn a_worker_killed_mid_purge_loses_nothing() {
         archived
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_softview"))
-        .args(["purge", "--batch", "5000"])
-        .env("DATABASE_URL", database.url())
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    let (code, stdout, _) =
+        common::run_softview(Some(database.url()), &["purge", "--batch", "5000"]);
+    assert_eq!(code, Some(0));
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout)
-            .split(" in ")
-            .next()
-            .unwrap(),
+        stdout.split(" in ").next().unwrap(),
         format!("purged {left} row(s) (public.places {left})")
     );
     assert_eq!(
@@ -462,22 +454,13 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
             "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
         ),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_softview"))
-            .args(&args)
-            .env("DATABASE_URL", database.url())
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(code), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (status, _, stderr) = common::run_softview(Some(database.url()), &args);
+        assert_eq!(status, Some(code), "{args:?}");
         assert_eq!(stderr.lines().next().unwrap(), first_line, "{args:?}");
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_softview"))
-        .args(["purge", "--dry-run", "--older-than", "1d"])
-        .env("DATABASE_URL", database.url())
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "dry run: would purge 0 row(s)\n"
+    let (_, stdout, _) = common::run_softview(
+        Some(database.url()),
+        &["purge", "--dry-run", "--older-than", "1d"],
     );
+    assert_eq!(stdout, "dry run: would purge 0 row(s)\n");
 }

@@ -849,6 +849,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION softview.raise_row_not_found(rel regclass, key text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
+        array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
+        USING ERRCODE = 'no_data_found';
+END
+$$;
+
 -- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
 CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -864,9 +873,7 @@ BEGIN
         INTO result;
     END IF;
     IF result IS NULL THEN
-        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
-            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
-            USING ERRCODE = 'no_data_found';
+        PERFORM softview.raise_row_not_found(rel, key);
     END IF;
     RETURN result;
 END
@@ -884,9 +891,7 @@ BEGIN
     EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview.qualified_name(rel), condition)
     INTO result;
     IF result IS NULL THEN
-        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
-            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
-            USING ERRCODE = 'no_data_found';
+        PERFORM softview.raise_row_not_found(rel, key);
     ELSIF result->>'deleted_at' IS NULL THEN
         RAISE EXCEPTION 'row is not deleted: % (%)=(%)', softview.qualified_name(rel),
             array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
@@ -907,9 +912,7 @@ BEGIN
     EXECUTE format('DELETE FROM %s t WHERE %s RETURNING to_jsonb(t)',
                    softview.qualified_name(rel), softview.key_condition(rel, key)) INTO result;
     IF result IS NULL THEN
-        RAISE EXCEPTION 'row not found: % (%)=(%)', softview.qualified_name(rel),
-            array_to_string(softview.primary_key(rel), ', '), array_to_string(key, ', ')
-            USING ERRCODE = 'no_data_found';
+        PERFORM softview.raise_row_not_found(rel, key);
     END IF;
     RETURN result;
 END

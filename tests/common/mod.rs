@@ -124,3 +124,24 @@ pub fn pagila() -> (TestDatabase, PgConnection) {
     );
     (database, conn)
 }
+
+/// The `softview` command, on the database at `url`, or with DATABASE_URL unset.
+pub fn softview_command(url: Option<&str>, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_softview"));
+    command.args(args);
+    match url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    command
+}
+
+/// Runs `softview` to the end: (succeeded, stdout, stderr).
+pub fn run_softview(url: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = softview_command(url, args).output().expect("softview runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
