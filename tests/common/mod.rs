@@ -43,6 +43,11 @@ pub fn truth(conn: &mut PgConnection, sql: &str) -> bool {
 /// in a subtransaction, so whatever it did is undone, as it is for the caller of a failed
 /// statement.
 pub fn sql_error(conn: &mut PgConnection, sql: &str) -> (String, String) {
+    sql_outcome(conn, sql).unwrap_or_else(|| panic!("expected an error from: {sql}"))
+}
+
+/// What `sql` raised, if anything: its SQLSTATE and message. When it succeeds, its effects stay.
+pub fn sql_outcome(conn: &mut PgConnection, sql: &str) -> Option<(String, String)> {
     exec(
         conn,
         "CREATE OR REPLACE FUNCTION pg_temp.error_of(statement text) RETURNS text[]
@@ -63,10 +68,7 @@ pub fn sql_error(conn: &mut PgConnection, sql: &str) -> (String, String) {
     )
     .get_result(conn)
     .expect("error_of runs");
-    match answer {
-        Some(pair) => (pair[0].clone(), pair[1].clone()),
-        None => panic!("expected an error from: {sql}"),
-    }
+    answer.map(|pair| (pair[0].clone(), pair[1].clone()))
 }
 
 /// Places, activities and links: Park and Beach; Swim at both, Run at the Park; a review each.
