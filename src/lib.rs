@@ -11,6 +11,11 @@
 //! exactly what was hidden. The SQL toolkit that makes the views lives in schema `softview`,
 //! installed by the first migration: see `migrations/` and the README.
 //!
+//! [`lifecycle`] holds the rest: typed soft delete, restore and hard delete per table
+//! ([`SoftDelete`], declared with [`soft_deletable!`]), the archive of every hard delete with
+//! who and why, the purge after a grace period, its worker, and live events over
+//! LISTEN/NOTIFY. [`devdb`] starts a throwaway PostgreSQL for tests and the tour.
+//!
 //! ```no_run
 //! use diesel::prelude::*;
 //! use softview::views::active_places;
