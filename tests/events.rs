@@ -95,24 +95,28 @@ fn a_rolled_back_change_sends_nothing() {
 
 #[test]
 fn the_watch_command_prints_events_live() {
+    use std::io::BufRead;
     let (database, mut conn) = db();
     seed(&mut conn);
-    let watch = common::softview_command(Some(database.url()), &["watch"])
+    let mut watch = common::softview_command(Some(database.url()), &["watch"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    common::wait_for_listener(&mut conn, "softview");
     exec(&mut conn, "DELETE FROM active_places WHERE id = 1");
-    std::thread::sleep(Duration::from_millis(700));
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let event = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("SoftDelete"))
+        .expect("an event line");
+    assert!(
+        event.ends_with(r#"SoftDelete   public.places  {"id":1}"#),
+        "{event}"
+    );
     std::process::Command::new("kill")
         .args(["-INT", &watch.id().to_string()])
         .status()
         .unwrap();
-    let output = watch.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains(r#"SoftDelete   public.places  {"id":1}"#),
-        "{stdout}"
-    );
+    assert!(watch.wait().unwrap().success(), "SIGINT ends watch with 0");
 }

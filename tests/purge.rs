@@ -412,7 +412,7 @@ fn a_worker_stops_cleanly_on_sigterm() {
 fn a_waiting_worker_wakes_when_notified() {
     let (database, mut conn) = db();
     let mut worker = worker_process(database.url());
-    std::thread::sleep(Duration::from_millis(500));
+    common::wait_for_listener(&mut conn, "softview_worker");
     deleted_places(&mut conn, 1, 10, "40 days");
     exec(&mut conn, "SELECT softview.wake_worker()");
     wait_for_archive(&mut conn, 10);

@@ -147,3 +147,20 @@ pub fn run_softview(url: Option<&str>, args: &[&str]) -> (Option<i32>, String, S
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Waits until some session of this database has run `LISTEN <channel>`, so that a
+/// notification sent next reaches it.
+pub fn wait_for_listener(conn: &mut PgConnection, channel: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN {channel}'"
+    );
+    while count(conn, &sql) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody listens on {channel}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
