@@ -268,6 +268,7 @@ CREATE FUNCTION softview.archive_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     actor text := softview.current_actor();
+    announced bigint;
 BEGIN
     IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
         RAISE EXCEPTION 'actor required: hard delete from % needs softview.actor', TG_ARGV[0]
@@ -287,7 +288,7 @@ BEGIN
                'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
                                  THEN 'purge' ELSE 'hard_delete' END,
                'at', clock_timestamp())::text))
-    INTO STRICT actor
+    INTO announced
     FROM archived;
     RETURN NULL;
 END
