@@ -15,6 +15,10 @@
 --   softview.prune_archive(age)       forget archived rows older than age
 --   softview.set_grace_period(table, interval)  how long deleted rows wait before a purge
 --   softview.purge_batch(table, n)    hard-delete up to n rows whose grace period is over
+--   softview.wake_worker()            start a waiting `softview worker` pass now
+--   softview.soft_delete_row(table, key), restore_row, hard_delete_row, trash(table)
+--                                     the lifecycle by text key, for psql and the command line
+--   softview.index_check(table)       indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
 -- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}.
@@ -50,6 +54,7 @@ CREATE TABLE softview.tables (
     enabled_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON COLUMN softview.tables.grace_period IS 'how long deleted rows wait before a purge; NULL for the default';
+COMMENT ON COLUMN softview.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
 
 CREATE TABLE softview.settings (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -57,7 +62,6 @@ CREATE TABLE softview.settings (
         CHECK (default_grace_period >= interval '0')
 );
 INSERT INTO softview.settings DEFAULT VALUES;
-COMMENT ON COLUMN softview.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
 COMMENT ON COLUMN softview.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
 COMMENT ON COLUMN softview.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
 
