@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         &[100_000, 1_000_000]
     };
-    let database = softview::devdb::test_database()?;
+    let database = softview_devdb::test_database(&softview_example::TEMPLATE)?;
     let mut conn = database.connect()?;
     conn.batch_execute(
         "CREATE TABLE bench_items (id bigint PRIMARY KEY, name text NOT NULL, payload text,

@@ -84,7 +84,7 @@ pub fn run(quick: bool, explain: bool) -> BenchResult<String> {
     } else {
         (&[100_000, 1_000_000], &[0, 50, 90, 99], 400)
     };
-    let database = softview::devdb::test_database()?;
+    let database = softview_devdb::test_database(&softview_example::TEMPLATE)?;
     let mut conn = database.connect()?;
     let mut worst_vs_live: Option<(f64, String)> = None;
     let mut worst_vs_hand: Option<(f64, String)> = None;

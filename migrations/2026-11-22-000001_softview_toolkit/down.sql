@@ -1,3 +1,4 @@
--- Removes the toolkit. Enabled tables must be disabled first (the domain migrations' down.sql
--- do that); CASCADE also removes the triggers of any view still using the toolkit's functions.
+-- Removes the softview toolkit. Disable the enabled tables first (their views and triggers use
+-- the toolkit's functions; CASCADE would take those triggers with it).
 DROP SCHEMA softview CASCADE;
+DROP SCHEMA softview_internal CASCADE;

@@ -42,4 +42,4 @@ pub struct ActivityRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-crate::soft_deletable!(activities, record: ActivityRecord, key: i64, revive: NewActivity<'_>, by: [name]);
+softview::soft_deletable!(activities, record: ActivityRecord, key: i64, revive: NewActivity<'_>, by: [name]);

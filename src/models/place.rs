@@ -38,4 +38,4 @@ pub struct PlaceRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-crate::soft_deletable!(places, record: PlaceRecord, key: i64);
+softview::soft_deletable!(places, record: PlaceRecord, key: i64);

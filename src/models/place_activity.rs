@@ -39,4 +39,4 @@ pub struct PlaceActivityRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-crate::soft_deletable!(place_activities, record: PlaceActivityRecord, key: i64);
+softview::soft_deletable!(place_activities, record: PlaceActivityRecord, key: i64);

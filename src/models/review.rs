@@ -49,4 +49,4 @@ pub struct ReviewRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-crate::soft_deletable!(reviews, record: ReviewRecord, key: i64);
+softview::soft_deletable!(reviews, record: ReviewRecord, key: i64);

@@ -1,0 +1,166 @@
+//! `softview trash | restore | delete | archive`: the lifecycle on any enabled table of an
+//! existing database, through the toolkit's row functions.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
+
+use softview::lifecycle::archive;
+use softview::{Error, Result};
+
+use crate::cli::print_table;
+
+#[derive(QueryableByName)]
+struct TrashRow {
+    #[diesel(sql_type = Jsonb)]
+    primary_key: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    deleted_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    purge_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Jsonb)]
+    row_data: serde_json::Value,
+}
+
+pub fn trash(conn: &mut PgConnection, table: &str) -> Result<()> {
+    let rows: Vec<TrashRow> = diesel::sql_query(
+        "SELECT primary_key, deleted_at, purge_at, row_data FROM softview.trash($1::regclass)",
+    )
+    .bind::<Text, _>(table)
+    .load(conn)?;
+    print_table(
+        &["key", "deleted at", "purged after", "row"],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.primary_key.to_string(),
+                    timestamp(r.deleted_at),
+                    timestamp(r.purge_at),
+                    r.row_data.to_string(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
+pub fn restore(conn: &mut PgConnection, table: &str, key: &str) -> Result<()> {
+    let row = row_function(conn, "softview.restore_row", table, key)?;
+    println!("restored {table} {key}: {row}");
+    Ok(())
+}
+
+pub fn delete(
+    conn: &mut PgConnection,
+    table: &str,
+    key: &str,
+    hard: bool,
+    actor: Option<&str>,
+    reason: Option<&str>,
+) -> Result<()> {
+    let function = if hard {
+        "softview.hard_delete_row"
+    } else {
+        "softview.soft_delete_row"
+    };
+    let row = match actor {
+        Some(actor) => softview::as_actor(conn, actor, reason, |conn| {
+            row_function(conn, function, table, key)
+        })?,
+        None if reason.is_some() => {
+            return Err(Error::InvalidArgument("--reason needs --actor".into()));
+        }
+        None => row_function(conn, function, table, key)?,
+    };
+    let verb = if hard {
+        "deleted for good (archived)"
+    } else {
+        "soft-deleted"
+    };
+    println!("{verb} {table} {key}: {row}");
+    Ok(())
+}
+
+/// Calls one of the toolkit's row functions with the key split on commas.
+fn row_function(
+    conn: &mut PgConnection,
+    function: &str,
+    table: &str,
+    key: &str,
+) -> Result<serde_json::Value> {
+    let parts: Vec<&str> = key.split(',').map(str::trim).collect();
+    Ok(diesel::select(
+        diesel::dsl::sql::<Jsonb>(&format!("{function}("))
+            .bind::<Text, _>(table)
+            .sql("::regclass, ")
+            .bind::<Array<Text>, _>(parts)
+            .sql(")"),
+    )
+    .get_result(conn)?)
+}
+
+pub fn archive_list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<()> {
+    let rows = archive::list(conn, table, limit)?;
+    print_table(
+        &[
+            "id",
+            "table",
+            "key",
+            "archived at",
+            "actor",
+            "reason",
+            "transaction",
+        ],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.table_name.clone(),
+                    r.primary_key.to_string(),
+                    timestamp(r.archived_at),
+                    r.actor.clone().unwrap_or_else(|| "-".into()),
+                    r.reason.clone().unwrap_or_else(|| "-".into()),
+                    r.transaction_id.to_string(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
+pub fn archive_restore(
+    conn: &mut PgConnection,
+    id: Option<i64>,
+    transaction: Option<i64>,
+) -> Result<()> {
+    match (id, transaction) {
+        (Some(id), None) => {
+            let row = archive::restore_any(conn, id)?;
+            println!("restored archived row {id}: {row}");
+        }
+        (None, Some(transaction)) => {
+            let restored = archive::restore_transaction(conn, transaction)?;
+            println!("restored {restored} row(s) deleted by transaction {transaction}");
+        }
+        _ => {
+            return Err(Error::InvalidArgument(
+                "give an archive id or --transaction, not both".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn archive_prune(conn: &mut PgConnection, older_than: chrono::Duration) -> Result<()> {
+    let pruned = archive::prune(conn, older_than)?;
+    println!(
+        "pruned {pruned} archived row(s) older than {}",
+        crate::cli::format_age(older_than)
+    );
+    Ok(())
+}
+
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%F %T UTC").to_string()
+}

@@ -1,0 +1,297 @@
+use clap::{Parser, Subcommand};
+use diesel::{Connection, PgConnection};
+
+use softview::lifecycle::purge::PurgeOptions;
+use softview::toolkit::{self, Change};
+use softview::{Error, Result};
+
+use crate::{admin, jobs};
+
+/// Soft delete done by PostgreSQL itself, through active_* views.
+#[derive(Debug, Parser)]
+#[command(name = "softview", version, about, arg_required_else_help = true)]
+pub struct Args {
+    /// The database to work on (also read from DATABASE_URL and .env).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install the toolkit, or upgrade an older one, outside a migration tool.
+    Migrate,
+    /// List the soft-deleted rows of a table, newest first.
+    Trash { table: String },
+    /// Restore a soft-deleted row; a composite key is written `1,2`.
+    Restore { table: String, key: String },
+    /// Soft-delete a row, or with --hard delete it for good (the archive keeps a copy).
+    Delete {
+        table: String,
+        key: String,
+        #[arg(long)]
+        hard: bool,
+        /// Who deletes, recorded in the archive.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Why, recorded in the archive (needs --actor).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// One purge pass: hard-delete rows whose grace period is over, in batches.
+    Purge {
+        /// Only this table (children of its rows go by their foreign keys).
+        #[arg(long)]
+        table: Option<String>,
+        /// Purge rows deleted longer ago than this (30d, 12h, 90s) instead of the grace period.
+        #[arg(long, value_parser = parse_age)]
+        older_than: Option<chrono::Duration>,
+        /// Rows per batch; each batch is one transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+        batch: i32,
+        /// Count what would be purged, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Purge on an interval until SIGINT or SIGTERM (which let the current batch finish).
+    Worker {
+        /// Time between passes (30s, 5m, 1h); `SELECT softview.wake_worker()` starts one early.
+        #[arg(long, default_value = "60s", value_parser = parse_age)]
+        interval: chrono::Duration,
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+        batch: i32,
+    },
+    /// Print soft deletes, restores, hard deletes and purges as they happen, until SIGINT.
+    Watch,
+    /// The archive of hard-deleted rows.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Print the toolkit's SQL, for the up.sql (or with --down the down.sql) of your migration.
+    Toolkit {
+        /// The script that removes the toolkit.
+        #[arg(long, conflicts_with = "upgrade_from")]
+        down: bool,
+        /// The script that upgrades an installed toolkit of this revision to this softview's.
+        #[arg(long, value_name = "REVISION")]
+        upgrade_from: Option<i32>,
+    },
+    /// Print the Diesel declarations of the active_* views, which `diesel print-schema` skips.
+    Schema {
+        /// Only these PostgreSQL schemas (repeatable); every schema with enabled tables if none.
+        #[arg(long = "schema", value_name = "SCHEMA")]
+        schemas: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// Archived rows, newest first.
+    List {
+        /// Only rows of this table.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put an archived row back, or every row one transaction deleted.
+    Restore {
+        #[arg(required_unless_present = "transaction")]
+        id: Option<i64>,
+        #[arg(long)]
+        transaction: Option<i64>,
+    },
+    /// Forget archived rows older than an age such as 30d, 12h, 15m or 90s.
+    Prune {
+        #[arg(long, value_parser = parse_age)]
+        older_than: chrono::Duration,
+    },
+}
+
+pub fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Migrate => {
+            let conn = &mut existing(args.database_url)?;
+            match toolkit::install_or_upgrade(conn)? {
+                Change::Installed => println!("installed toolkit revision {}", toolkit::REVISION),
+                Change::Upgraded { from } => {
+                    println!("upgraded the toolkit from revision {from} to {}", toolkit::REVISION)
+                }
+                Change::Current => {
+                    println!("nothing to do: the toolkit is at revision {}", toolkit::REVISION)
+                }
+            }
+            Ok(())
+        }
+        Command::Trash { table } => admin::trash(&mut existing(args.database_url)?, &table),
+        Command::Restore { table, key } => {
+            admin::restore(&mut existing(args.database_url)?, &table, &key)
+        }
+        Command::Delete {
+            table,
+            key,
+            hard,
+            actor,
+            reason,
+        } => admin::delete(
+            &mut existing(args.database_url)?,
+            &table,
+            &key,
+            hard,
+            actor.as_deref(),
+            reason.as_deref(),
+        ),
+        Command::Purge {
+            table,
+            older_than,
+            batch,
+            dry_run,
+        } => {
+            let options = PurgeOptions {
+                table,
+                older_than,
+                batch_size: batch,
+                dry_run,
+            };
+            jobs::purge_once(&mut existing(args.database_url.clone())?, &options)
+        }
+        Command::Worker { interval, batch } => {
+            let url = existing_url(args.database_url)?;
+            let options = PurgeOptions {
+                batch_size: batch,
+                ..PurgeOptions::default()
+            };
+            jobs::worker(&url, &options, interval)
+        }
+        Command::Watch => jobs::watch(&existing_url(args.database_url)?),
+        Command::Archive(command) => {
+            let conn = &mut existing(args.database_url)?;
+            match command {
+                ArchiveCommand::List { table, limit } => {
+                    admin::archive_list(conn, table.as_deref(), limit)
+                }
+                ArchiveCommand::Restore { id, transaction } => {
+                    admin::archive_restore(conn, id, transaction)
+                }
+                ArchiveCommand::Prune { older_than } => admin::archive_prune(conn, older_than),
+            }
+        }
+        Command::Toolkit { down, upgrade_from } => {
+            let sql = match (down, upgrade_from) {
+                (true, _) => toolkit::UNINSTALL_SQL.to_owned(),
+                (false, Some(from)) => toolkit::upgrade_sql(from)?,
+                (false, None) => toolkit::INSTALL_SQL.to_owned(),
+            };
+            print!("{sql}");
+            Ok(())
+        }
+        Command::Schema { schemas } => {
+            let conn = &mut existing(args.database_url)?;
+            let enabled = softview::codegen::enabled_schemas(conn)?;
+            let chosen = if schemas.is_empty() {
+                enabled.clone()
+            } else {
+                schemas
+            };
+            let skipped: Vec<&String> = enabled.iter().filter(|s| !chosen.contains(s)).collect();
+            if !skipped.is_empty() {
+                eprintln!(
+                    "softview schema: skipped schemas with enabled tables: {}",
+                    skipped.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            if chosen.is_empty() {
+                eprintln!("softview schema: no enabled tables in this database");
+            }
+            print!("{}", softview::codegen::generate_views(conn, &chosen)?);
+            Ok(())
+        }
+    }
+}
+
+/// The URL of the database the commands work on, which must already exist.
+fn existing_url(database_url: Option<String>) -> Result<String> {
+    match database_url {
+        Some(url) if !url.is_empty() => Ok(url),
+        _ => Err(Error::InvalidArgument(
+            "this command works on an existing database: set DATABASE_URL (or put it in .env) \
+             or pass --database-url"
+                .into(),
+        )),
+    }
+}
+
+fn existing(database_url: Option<String>) -> Result<PgConnection> {
+    Ok(PgConnection::establish(&existing_url(database_url)?)?)
+}
+
+/// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.
+fn parse_age(text: &str) -> std::result::Result<chrono::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age: write a whole number and a unit, as 30d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h, d or w")),
+    };
+    chrono::Duration::try_seconds(number.saturating_mul(seconds))
+        .ok_or_else(|| format!("{text:?} is too long an age"))
+}
+
+pub fn format_age(age: chrono::Duration) -> String {
+    let seconds = age.num_seconds();
+    [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")]
+        .iter()
+        .find(|(unit, _)| seconds != 0 && seconds % unit == 0)
+        .map_or(format!("{seconds}s"), |(unit, name)| {
+            format!("{}{name}", seconds / unit)
+        })
+}
+
+/// Prints rows under headers, each column as wide as its widest cell.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("    {}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    if rows.is_empty() {
+        println!("    (no rows)");
+    }
+}

@@ -1,0 +1,114 @@
+//! `softview purge | worker | watch`: the long-running side of the lifecycle.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use diesel::PgConnection;
+
+use softview::Result;
+use softview::lifecycle::events::Listener;
+use softview::lifecycle::purge::{self, PurgeOptions, PurgeReport};
+use softview::lifecycle::worker;
+
+use crate::admin::timestamp;
+
+/// SIGINT and SIGTERM set the returned flag; work checks it between batches.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| {
+            softview::Error::InvalidArgument(format!("cannot watch for SIGINT and SIGTERM: {e}"))
+        })?;
+    }
+    Ok(stop)
+}
+
+pub fn purge_once(conn: &mut PgConnection, options: &PurgeOptions) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let terminal = std::io::stderr().is_terminal() && !options.dry_run;
+    let mut done = 0;
+    let report = purge::purge(conn, options, &stop, |batch| {
+        done += batch.rows;
+        if terminal {
+            eprint!("\r  purging {:<30} {done:>10} rows", batch.table);
+            let _ = std::io::stderr().flush();
+        }
+    })?;
+    if terminal {
+        eprintln!();
+    }
+    println!("{}", summary(&report, options.dry_run));
+    Ok(())
+}
+
+fn summary(report: &PurgeReport, dry_run: bool) -> String {
+    let per_table: Vec<String> = report
+        .tables
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    let detail = if per_table.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", per_table.join(", "))
+    };
+    if dry_run {
+        format!("dry run: would purge {} row(s){detail}", report.rows())
+    } else {
+        format!(
+            "purged {} row(s){detail} in {} batch(es), longest {} ms",
+            report.rows(),
+            report.batches,
+            report.longest_batch.as_millis()
+        )
+    }
+}
+
+pub fn worker(url: &str, options: &PurgeOptions, interval: chrono::Duration) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let interval = interval.to_std().unwrap_or(Duration::ZERO);
+    println!(
+        "worker: purging every {} (SIGINT or SIGTERM stops it after the current batch)",
+        crate::cli::format_age(chrono::Duration::from_std(interval).unwrap_or_default())
+    );
+    worker::run(
+        url,
+        options,
+        interval,
+        &stop,
+        |_| {},
+        |report| {
+            if report.rows() > 0 {
+                println!(
+                    "{} {}",
+                    timestamp(chrono::Utc::now()),
+                    summary(report, false)
+                );
+            }
+        },
+    )?;
+    println!("worker: stopped");
+    Ok(())
+}
+
+pub fn watch(url: &str) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let mut listener = Listener::connect(url)?;
+    println!("watching channel softview (SIGINT stops)");
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(event) = listener.next(Duration::from_millis(200))? {
+            println!(
+                "{}  {:<11}  {}  {}",
+                timestamp(event.at),
+                format!("{:?}", event.operation),
+                event.table,
+                event.key
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! The `softview` command: the toolkit's SQL for a project's migrations, the Diesel
+//! declarations of its views, and the lifecycle (trash, restore, delete, archive, purge, worker,
+//! live events) on any database that has the toolkit. `DATABASE_URL` is read from the
+//! environment or a `.env` file, as diesel_cli reads it.
+
+mod admin;
+mod cli;
+mod jobs;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a broken one is reported by the command that needs the URL.
+    let _ = dotenvy::dotenv();
+    let args = cli::Args::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever the source: libpq's messages span several.
+            let message = error.to_string();
+            let lines: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("error: {}", lines.join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The `softview` command, run as a user runs it, on databases with the example domain.
+
+#[allow(dead_code)] // the helpers of the root crate's integration tests; a few are used here
+#[path = "../../tests/integration/common.rs"]
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{count, db, exec, seed};
+use diesel::prelude::*;
+
+/// The `softview` command, on the database at `url`, or with DATABASE_URL unset.
+fn softview_command(url: Option<&str>, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_softview"));
+    command.args(args);
+    match url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    command
+}
+
+/// Runs `softview` to the end: (succeeded, stdout, stderr).
+fn run_softview(url: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = softview_command(url, args).output().expect("softview runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Waits until some session of this database has run `LISTEN <channel>`, so that a
+/// notification sent next reaches it.
+fn wait_for_listener(conn: &mut PgConnection, channel: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN {channel}'"
+    );
+    while count(conn, &sql) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody listens on {channel}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+/// `n` places deleted `age` ago, ids from `first`.
+fn deleted_places(conn: &mut PgConnection, first: i64, n: i64, age: &str) {
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO places (id, name, deleted_at)
+             SELECT g, 'place ' || g, now() - interval '{age}' FROM generate_series({first}, {}) g",
+            first + n - 1
+        ),
+    );
+}
+
+#[test]
+fn schema_prints_what_the_example_views_rs_holds() {
+    let (database, _conn) = db();
+    let (code, stdout, stderr) = run_softview(Some(database.url()), &["schema"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, include_str!("../../src/views.rs"));
+}
+
+#[test]
+fn errors_print_one_line_and_exit_non_zero() {
+    let (code, _, stderr) = run_softview(
+        None,
+        &[
+            "migrate",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let (code, _, stderr) = run_softview(None, &["frobnicate"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_admin_commands_delete_list_restore_and_archive() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let url = Some(database.url());
+
+    let (code, out, _) = run_softview(url, &["delete", "places", "2"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("soft-deleted places 2: "), "{out}");
+    let (code, out, _) = run_softview(url, &["trash", "places"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines()
+            .nth(2)
+            .unwrap()
+            .trim_start()
+            .starts_with(r#"{"id":2}"#),
+        "{out}"
+    );
+    let (code, _, _) = run_softview(url, &["restore", "places", "2"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
+
+    let hard = [
+        "delete", "reviews", "1", "--hard", "--actor", "ann", "--reason", "spam",
+    ];
+    let (code, _, err) = run_softview(url, &hard);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run_softview(url, &["archive", "list"]);
+    assert_eq!(code, Some(0));
+    let row = out.lines().nth(2).unwrap();
+    assert!(
+        row.contains("public.reviews") && row.contains("ann") && row.contains("spam"),
+        "{out}"
+    );
+    let id = row.split_whitespace().next().unwrap();
+    let (code, _, err) = run_softview(url, &["archive", "restore", id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 2);
+
+    exec(
+        &mut conn,
+        "UPDATE softview.deleted_records SET archived_at = now() - interval '9 days'",
+    );
+    let (code, out, _) = run_softview(url, &["archive", "prune", "--older-than", "1w"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "pruned 0 archived row(s) older than 1w");
+}
+
+#[test]
+fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "CREATE TABLE tags (id int PRIMARY KEY)");
+    for (args, expected) in [
+        (
+            vec!["restore", "places", "x"],
+            "error: invalid input syntax for type bigint: \"x\"",
+        ),
+        (
+            vec!["restore", "places", "1,2"],
+            "error: bad key for places: expected 1 value(s) for (id), got 2",
+        ),
+        (
+            vec!["restore", "places", "1"],
+            "error: row is not deleted: public.places (id)=(1)",
+        ),
+        (
+            vec!["delete", "places", "9"],
+            "error: row not found: public.places (id)=(9)",
+        ),
+        (
+            vec!["trash", "nosuch"],
+            "error: relation \"nosuch\" does not exist",
+        ),
+        (
+            vec!["trash", "tags"],
+            "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
+        ),
+        (
+            vec!["delete", "tags", "1"],
+            "error: table tags is not enabled for softview",
+        ),
+        (
+            vec!["delete", "places", "1", "--reason", "r"],
+            "error: --reason needs --actor",
+        ),
+    ] {
+        let (code, _, err) = run_softview(Some(database.url()), &args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert_eq!(err.trim_end(), expected, "{args:?}");
+    }
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
+
+    let (code, _, err) = run_softview(None, &["trash", "places"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("set DATABASE_URL"), "{err}");
+}
+
+fn worker_process(url: &str) -> std::process::Child {
+    softview_command(Some(url), &["worker", "--batch", "20", "--interval", "1h"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_archive(conn: &mut PgConnection, at_least: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(conn, "SELECT count(*) FROM softview.deleted_records") < at_least {
+        assert!(Instant::now() < deadline, "the worker archived nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A worker killed with SIGKILL in the middle of a purge loses nothing: each row is either
+/// still in the table or in the archive, once; the next run finishes the job.
+#[test]
+fn a_worker_killed_mid_purge_loses_nothing() {
+    let (database, mut conn) = db();
+    const ROWS: i64 = 20_000;
+    deleted_places(&mut conn, 1, ROWS, "40 days");
+    let mut worker = worker_process(database.url());
+    wait_for_archive(&mut conn, 100);
+    Command::new("kill")
+        .args(["-9", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    worker.wait().unwrap();
+
+    let left = count(&mut conn, "SELECT count(*) FROM places");
+    let archived = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
+    assert!(left > 0, "killed before the end");
+    assert_eq!(left + archived, ROWS);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(DISTINCT primary_key) FROM softview.deleted_records"
+        ),
+        archived
+    );
+
+    let (code, stdout, _) =
+        run_softview(Some(database.url()), &["purge", "--batch", "5000"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout.split(" in ").next().unwrap(),
+        format!("purged {left} row(s) (public.places {left})")
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(DISTINCT primary_key) FROM softview.deleted_records"
+        ),
+        ROWS
+    );
+}
+
+/// SIGTERM lets the current batch finish, then the worker exits 0.
+#[test]
+fn a_worker_stops_cleanly_on_sigterm() {
+    let (database, mut conn) = db();
+    deleted_places(&mut conn, 1, 20_000, "40 days");
+    let worker = worker_process(database.url());
+    wait_for_archive(&mut conn, 20);
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let output = worker.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("worker: stopped\n"));
+    let left = count(&mut conn, "SELECT count(*) FROM places");
+    let archived = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
+    assert_eq!(left + archived, 20_000);
+    assert_eq!(archived % 20, 0, "whole batches only");
+}
+
+/// A worker waiting out its interval starts a pass when woken.
+#[test]
+fn a_waiting_worker_wakes_when_notified() {
+    let (database, mut conn) = db();
+    let mut worker = worker_process(database.url());
+    wait_for_listener(&mut conn, "softview_worker");
+    deleted_places(&mut conn, 1, 10, "40 days");
+    exec(&mut conn, "SELECT softview.wake_worker()");
+    wait_for_archive(&mut conn, 10);
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(worker.wait().unwrap().success());
+}
+
+#[test]
+fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
+    let (database, mut conn) = db();
+    exec(&mut conn, "CREATE TABLE tags (id int PRIMARY KEY)");
+    for (args, code, first_line) in [
+        (
+            vec!["purge", "--older-than=-5d"],
+            2,
+            "error: invalid value '-5d' for '--older-than <OLDER_THAN>': \"-5d\" is not an age: write a whole number and a unit, as 30d",
+        ),
+        (
+            vec!["purge", "--batch", "0"],
+            2,
+            "error: invalid value '0' for '--batch <BATCH>': 0 is not in 1..=2147483647",
+        ),
+        (
+            vec!["worker", "--interval", "soon"],
+            2,
+            "error: invalid value 'soon' for '--interval <INTERVAL>': \"soon\" is not an age: write a whole number and a unit, as 30d",
+        ),
+        (
+            vec!["purge", "--table", "nosuch"],
+            1,
+            "error: relation \"nosuch\" does not exist",
+        ),
+        (
+            vec!["purge", "--table", "tags"],
+            1,
+            "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
+        ),
+    ] {
+        let (status, _, stderr) = run_softview(Some(database.url()), &args);
+        assert_eq!(status, Some(code), "{args:?}");
+        assert_eq!(stderr.lines().next().unwrap(), first_line, "{args:?}");
+    }
+    let (_, stdout, _) = run_softview(
+        Some(database.url()),
+        &["purge", "--dry-run", "--older-than", "1d"],
+    );
+    assert_eq!(stdout, "dry run: would purge 0 row(s)\n");
+}
+
+#[test]
+fn the_watch_command_prints_events_live() {
+    use std::io::BufRead;
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut watch = softview_command(Some(database.url()), &["watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_listener(&mut conn, "softview");
+    exec(&mut conn, "DELETE FROM active_places WHERE id = 1");
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let event = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("SoftDelete"))
+        .expect("an event line");
+    assert!(
+        event.ends_with(r#"SoftDelete   public.places  {"id":1}"#),
+        "{event}"
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(watch.wait().unwrap().success(), "SIGINT ends watch with 0");
+}

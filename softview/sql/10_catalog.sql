@@ -1,0 +1,50 @@
+-- The catalog (one row per enabled table, the settings) and the archive of hard deletes.
+
+-- One row per enabled table. `position` is the enable order: a table's view only filters on
+-- parents enabled before it, which keeps view dependencies acyclic (store <-> staff in Pagila).
+CREATE TABLE softview_internal.tables (
+    relation regclass PRIMARY KEY,
+    position bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    soft_deletable boolean NOT NULL,
+    saved_view_acl aclitem[],
+    require_actor boolean NOT NULL DEFAULT false,
+    grace_period interval CHECK (grace_period >= interval '0'),
+    enabled_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN softview_internal.tables.grace_period IS 'how long deleted rows wait before a purge; NULL for the default';
+COMMENT ON COLUMN softview_internal.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
+
+CREATE TABLE softview_internal.settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    default_grace_period interval NOT NULL DEFAULT interval '30 days'
+        CHECK (default_grace_period >= interval '0')
+);
+INSERT INTO softview_internal.settings DEFAULT VALUES;
+COMMENT ON COLUMN softview_internal.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
+COMMENT ON COLUMN softview_internal.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
+
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why.
+CREATE TABLE softview.deleted_records (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    row_data jsonb NOT NULL,
+    archived_at timestamptz NOT NULL DEFAULT now(),
+    actor text,
+    reason text,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint
+);
+COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
+COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+-- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
+-- pruning at a fraction of a B-tree's cost on every archived row.
+CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
+
+-- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
+-- transaction on the same connection reads '' rather than NULL.
+CREATE FUNCTION softview_internal.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.actor', true), '') $$;
+
+CREATE FUNCTION softview_internal.current_reason() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.reason', true), '') $$;

@@ -1,0 +1,206 @@
+-- The archive: hard deletes copied with who and why, restores from it, pruning.
+
+-- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
+-- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
+-- columns, and whether an actor is required (install_archive keeps them current).
+CREATE FUNCTION softview_internal.archive_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    actor text := softview_internal.current_actor();
+BEGIN
+    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: %', TG_ARGV[0]
+            USING ERRCODE = 'SV002',
+                  DETAIL = 'Hard deletes from this table need softview.actor.',
+                  HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
+    END IF;
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
+    SELECT TG_ARGV[0],
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+           r, actor, softview_internal.current_reason()
+    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
+    PERFORM pg_notify('softview', json_build_object(
+                'table', TG_ARGV[0],
+                'key', (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+                'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
+                                  THEN 'purge' ELSE 'hard_delete' END,
+                'at', clock_timestamp())::text)
+    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    RETURN NULL;
+END
+$$;
+
+-- Announces a soft delete or a restore (a change of deleted_at) on channel `softview`.
+CREATE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('softview', json_build_object(
+        'table', TG_ARGV[0],
+        'key', (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+        'operation', CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END,
+        'at', clock_timestamp())::text);
+    RETURN NULL;
+END
+$$;
+
+-- The triggers on the base table: the archive of hard deletes, and the announcements.
+CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                    REFERENCING OLD TABLE AS gone
+                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
+        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text,
+        (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
+                        FOR EACH ROW
+                        WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
+                        EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L)',
+            softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    PERFORM softview_internal.install_archive(rel);
+END
+$$;
+
+-- Why an archived row cannot go back into its table as it is now, one row per problem.
+CREATE FUNCTION softview.archive_drift(archive_id bigint)
+RETURNS TABLE (column_name text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    field record;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    IF rel IS NULL THEN
+        column_name := NULL;
+        problem := format('table %s no longer exists', archived.table_name);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR field IN SELECT key, value FROM jsonb_each(archived.row_data) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                       WHERE attrelid = rel AND attname = field.key AND attnum > 0 AND NOT attisdropped) THEN
+            column_name := field.key;
+            problem := 'the column no longer exists';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('SELECT (jsonb_populate_record(NULL::%s, jsonb_build_object(%L, $1))).%I',
+                           softview_internal.qualified_name(rel), field.key, field.key)
+            USING field.value;
+        EXCEPTION WHEN OTHERS THEN
+            column_name := field.key;
+            problem := format('the value %s does not fit type %s (%s)', field.value,
+                (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                 WHERE attrelid = rel AND attname = field.key), SQLERRM);
+            RETURN NEXT;
+        END;
+    END LOOP;
+    FOR field IN
+        SELECT a.attname FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+          AND d.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = ''
+          AND NOT archived.row_data ? a.attname
+    LOOP
+        column_name := field.attname;
+        problem := 'the column is NOT NULL without a default and the archived row has no value for it';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Raises SV003, naming the column, when an archived row no longer fits its table.
+CREATE FUNCTION softview_internal.check_archive_drift(archive_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    drift record;
+BEGIN
+    SELECT * INTO drift FROM softview.archive_drift(archive_id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'archived row no longer fits its table: %',
+            (SELECT table_name FROM softview.deleted_records WHERE id = archive_id)
+            USING ERRCODE = 'SV003', COLUMN = coalesce(drift.column_name, ''),
+                  DETAIL = format('Archived row %s: %s', archive_id,
+                                  coalesce(format('column %s: ', drift.column_name), '') || drift.problem);
+    END IF;
+END
+$$;
+
+-- Puts an archived row back into its table and removes it from the archive; returns the row.
+CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    columns text;
+BEGIN
+    PERFORM softview_internal.check_archive_drift(archive_id);
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id FOR UPDATE;
+    rel := archived.table_name::regclass;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND archived.row_data ? attname;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
+                   softview_internal.qualified_name(rel), columns, columns, softview_internal.qualified_name(rel))
+    USING archived.row_data;
+    DELETE FROM softview.deleted_records WHERE id = archive_id;
+    RETURN archived.row_data;
+END
+$$;
+
+-- Restores every row one transaction deleted, parents before children; returns how many.
+CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived record;
+    restored bigint := 0;
+BEGIN
+    FOR archived IN
+        SELECT d.id
+        FROM softview.deleted_records d
+        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        WHERE d.transaction_id = deleting_transaction
+        ORDER BY t.position NULLS LAST, d.id
+    LOOP
+        PERFORM softview.restore_archived(archived.id);
+        restored := restored + 1;
+    END LOOP;
+    RETURN restored;
+END
+$$;
+
+CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    pruned bigint;
+BEGIN
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'prune_archive needs a non-negative age, got %', older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM softview.deleted_records WHERE archived_at < now() - older_than;
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+    RETURN pruned;
+END
+$$;

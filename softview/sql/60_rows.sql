@@ -1,0 +1,120 @@
+-- The lifecycle of one row by a text key, for psql and the command line.
+
+-- Row operations by key, for psql and the `softview` command. A key is given as text, one
+-- element per primary-key column, and cast to each column's type.
+CREATE FUNCTION softview_internal.key_condition(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    columns name[] := softview_internal.primary_key(rel);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    IF cardinality(key) IS DISTINCT FROM cardinality(columns) THEN
+        RAISE EXCEPTION 'bad key for %: expected % value(s) for (%), got %', rel,
+            cardinality(columns), array_to_string(columns, ', '), coalesce(cardinality(key), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+                                     (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                      WHERE attrelid = rel AND attname = c)), ' AND ')
+            FROM unnest(columns, key) AS u(c, v));
+END
+$$;
+
+CREATE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT coalesce((SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel), false) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION softview_internal.raise_row_not_found(rel regclass, key text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'row not found: %', softview_internal.qualified_name(rel)
+        USING ERRCODE = 'no_data_found',
+              DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                              array_to_string(key, ', '));
+END
+$$;
+
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
+CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    EXECUTE format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), condition) INTO result;
+    IF result IS NULL THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel), condition)
+        INTO result;
+    END IF;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- Restores one soft-deleted row. A live or missing row is an error, and so is a unique key
+-- now held by a live row (23505, naming the key). Returns the row.
+CREATE FUNCTION softview.restore_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+    INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    ELSIF result->>'deleted_at' IS NULL THEN
+        RAISE EXCEPTION 'row is not deleted: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'SV004',
+                  DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                                  array_to_string(key, ', '));
+    END IF;
+    EXECUTE format('UPDATE %s t SET deleted_at = NULL WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), condition) INTO result;
+    RETURN result;
+END
+$$;
+
+-- Deletes one row for good (the archive trigger keeps a copy). Returns the row.
+CREATE FUNCTION softview.hard_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('DELETE FROM %s t WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), softview_internal.key_condition(rel, key)) INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- The deleted rows of a table, newest first, with when a purge will remove them.
+CREATE FUNCTION softview.trash(rel regclass)
+RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, purge_at timestamptz, row_data jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY EXECUTE format(
+        'SELECT jsonb_build_object(%s), t.deleted_at, t.deleted_at + $1, to_jsonb(t) FROM %s t
+         WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC',
+        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview_internal.primary_key(rel)) AS k),
+        softview_internal.qualified_name(rel))
+    USING softview.grace_period(rel);
+END
+$$;
+

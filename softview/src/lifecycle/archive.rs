@@ -1,0 +1,143 @@
+//! The archive of hard-deleted rows, `softview.deleted_records`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Interval, Text};
+
+use crate::error::{Error, Result};
+use crate::toolkit_schema::softview::deleted_records;
+
+/// One hard-deleted row.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = deleted_records, check_for_backend(diesel::pg::Pg))]
+pub struct ArchivedRow {
+    /// The archive entry.
+    pub id: i64,
+    /// Schema-qualified, as `public.places`.
+    pub table_name: String,
+    /// The row's key, as `{"id": 7}`.
+    pub primary_key: serde_json::Value,
+    /// The whole row, as `to_jsonb` writes it.
+    pub row_data: serde_json::Value,
+    /// When it was deleted.
+    pub archived_at: DateTime<Utc>,
+    /// `softview.actor` of the deleting transaction.
+    pub actor: Option<String>,
+    /// `softview.reason` of the deleting transaction.
+    pub reason: Option<String>,
+    /// Rows deleted by one transaction (a parent and its cascade) share it.
+    pub transaction_id: i64,
+}
+
+/// Archived rows, newest first, of one table (`places`, `app.tasks`) or all.
+pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<Vec<ArchivedRow>> {
+    let mut query = deleted_records::table
+        .select(ArchivedRow::as_select())
+        .order(deleted_records::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(table) = table {
+        // The archive holds qualified names; a table that no longer exists is matched as written.
+        query = query.filter(
+            deleted_records::table_name.eq(diesel::dsl::sql::<Text>(
+                "coalesce(softview_internal.qualified_name(to_regclass(",
+            )
+            .bind::<Text, _>(table)
+            .sql(")), ")
+            .bind::<Text, _>(table)
+            .sql(")")),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Checks that archived row `archive_id` belongs to `table` (as Diesel names it, or any name
+/// `::regclass` reads) and still fits it, removes it from the archive and returns its JSON,
+/// for the caller to insert in the same transaction.
+pub fn take_archived(
+    conn: &mut PgConnection,
+    table: &str,
+    archive_id: i64,
+) -> Result<serde_json::Value> {
+    let archived: ArchivedRow = deleted_records::table
+        .find(archive_id)
+        .select(ArchivedRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| Error::not_found("softview.deleted_records", &archive_id))?;
+    let same_table: bool = diesel::select(
+        diesel::dsl::sql::<Bool>("to_regclass(")
+            .bind::<Text, _>(&archived.table_name)
+            .sql(") IS NOT DISTINCT FROM ")
+            .bind::<Text, _>(table)
+            .sql("::regclass"),
+    )
+    .get_result(conn)?;
+    if !same_table {
+        return Err(Error::ArchiveMismatch {
+            archive_id,
+            archived_table: archived.table_name,
+            table: crate::lifecycle::display_name(table),
+        });
+    }
+    diesel::sql_query("SELECT softview_internal.check_archive_drift($1)")
+        .bind::<BigInt, _>(archive_id)
+        .execute(conn)?;
+    diesel::delete(deleted_records::table.find(archive_id)).execute(conn)?;
+    Ok(archived.row_data)
+}
+
+/// Puts back every row one transaction deleted, parents before children; returns how many.
+/// Nothing is restored if one of them no longer fits its table.
+pub fn restore_transaction(conn: &mut PgConnection, transaction_id: i64) -> Result<i64> {
+    conn.transaction(|conn| {
+        Ok(diesel::select(
+            diesel::dsl::sql::<BigInt>("softview.restore_transaction(")
+                .bind::<BigInt, _>(transaction_id)
+                .sql(")"),
+        )
+        .get_result(conn)?)
+    })
+}
+
+/// Puts back one archived row of any table, through SQL (the typed way is
+/// [`SoftDelete::restore_archived`](crate::lifecycle::SoftDelete::restore_archived)).
+/// Returns the row as JSON.
+pub fn restore_any(conn: &mut PgConnection, archive_id: i64) -> Result<serde_json::Value> {
+    conn.transaction(|conn| {
+        Ok(diesel::select(
+            diesel::dsl::sql::<diesel::sql_types::Jsonb>("softview.restore_archived(")
+                .bind::<BigInt, _>(archive_id)
+                .sql(")"),
+        )
+        .get_result(conn)?)
+    })
+}
+
+/// Forgets archived rows older than `older_than`; returns how many.
+pub fn prune(conn: &mut PgConnection, older_than: chrono::Duration) -> Result<i64> {
+    if older_than < chrono::Duration::zero() {
+        return Err(Error::InvalidArgument(format!(
+            "the age to prune from must not be negative, got {older_than}"
+        )));
+    }
+    let interval = diesel::data_types::PgInterval::from_microseconds(
+        older_than.num_microseconds().unwrap_or(i64::MAX),
+    );
+    Ok(diesel::select(
+        diesel::dsl::sql::<BigInt>("softview.prune_archive(")
+            .bind::<Interval, _>(interval)
+            .sql(")"),
+    )
+    .get_result(conn)?)
+}
+
+/// Makes hard deletes of `table` fail unless an actor is set (see [`as_actor`](crate::lifecycle::as_actor)).
+pub fn require_actor(conn: &mut PgConnection, table: &str, required: bool) -> Result<()> {
+    diesel::sql_query("SELECT softview.require_actor($1::regclass, $2)")
+        .bind::<Text, _>(table)
+        .bind::<diesel::sql_types::Bool, _>(required)
+        .execute(conn)?;
+    Ok(())
+}

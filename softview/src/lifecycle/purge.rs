@@ -1,0 +1,202 @@
+//! Grace periods and the purge: rows deleted longer ago than their table's grace period are
+//! hard-deleted (and so archived) in batches, each its own transaction, skipping rows another
+//! transaction holds. A restore racing a purge either wins (the row stays, live) or loses (the
+//! row is in the archive): the batch and its archive rows commit together.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::data_types::PgInterval;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Interval, Nullable, Text};
+
+use crate::error::{Error, Result};
+
+/// What one purge pass does.
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    /// Only this table (as `places` or `public.places`); every soft-deletable table when `None`.
+    pub table: Option<String>,
+    /// Purge rows deleted longer ago than this instead of each table's grace period.
+    pub older_than: Option<chrono::Duration>,
+    /// Rows per batch, each batch one transaction.
+    pub batch_size: i32,
+    /// Count what would be purged; change nothing.
+    pub dry_run: bool,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        Self {
+            table: None,
+            older_than: None,
+            batch_size: 1000,
+            dry_run: false,
+        }
+    }
+}
+
+/// One committed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The table, qualified.
+    pub table: String,
+    /// Rows purged.
+    pub rows: i64,
+    /// How long the batch's transaction held its row locks.
+    pub held_for: Duration,
+}
+
+/// What a pass purged (or, in a dry run, would purge), per table in purge order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Rows purged per table.
+    pub tables: Vec<(String, i64)>,
+    /// Batches committed.
+    pub batches: usize,
+    /// The longest a batch held its locks.
+    pub longest_batch: Duration,
+}
+
+impl PurgeReport {
+    /// Rows purged in all.
+    pub fn rows(&self) -> i64 {
+        self.tables.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The tables a purge takes, children before parents, by their qualified names.
+pub fn purge_order(conn: &mut PgConnection, table: Option<&str>) -> Result<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let names: Vec<Name> = match table {
+        Some(table) => {
+            diesel::sql_query("SELECT softview_internal.require_soft_deletable($1::regclass)")
+                .bind::<Text, _>(table)
+                .execute(conn)?;
+            diesel::sql_query("SELECT softview_internal.qualified_name($1::regclass) AS name")
+                .bind::<Text, _>(table)
+                .load(conn)?
+        }
+        None => diesel::sql_query(
+            "SELECT softview_internal.qualified_name(r) AS name FROM softview_internal.purge_order() AS r",
+        )
+        .load(conn)?,
+    };
+    Ok(names.into_iter().map(|n| n.name).collect())
+}
+
+/// One pass over the tables. `on_batch` sees each committed batch (for progress); `stop` is
+/// checked between batches, so a pass asked to stop finishes its current batch and returns.
+pub fn purge(
+    conn: &mut PgConnection,
+    options: &PurgeOptions,
+    stop: &AtomicBool,
+    mut on_batch: impl FnMut(&Batch),
+) -> Result<PurgeReport> {
+    if options.batch_size < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "a purge batch must hold at least one row, got {}",
+            options.batch_size
+        )));
+    }
+    let older_than = options.older_than.map(interval).transpose()?;
+    let mut report = PurgeReport::default();
+    for table in purge_order(conn, options.table.as_deref())? {
+        let mut purged = 0;
+        if options.dry_run {
+            purged = diesel::select(
+                diesel::dsl::sql::<BigInt>("softview.purgeable(")
+                    .bind::<Text, _>(&table)
+                    .sql("::regclass, ")
+                    .bind::<Nullable<Interval>, _>(older_than)
+                    .sql(")"),
+            )
+            .get_result(conn)?;
+        } else {
+            while !stop.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let rows: i64 = conn.transaction(|conn| {
+                    diesel::select(
+                        diesel::dsl::sql::<BigInt>("softview.purge_batch(")
+                            .bind::<Text, _>(&table)
+                            .sql("::regclass, ")
+                            .bind::<Integer, _>(options.batch_size)
+                            .sql(", ")
+                            .bind::<Nullable<Interval>, _>(older_than)
+                            .sql(")"),
+                    )
+                    .get_result(conn)
+                })?;
+                if rows == 0 {
+                    break;
+                }
+                let batch = Batch {
+                    table: table.clone(),
+                    rows,
+                    held_for: started.elapsed(),
+                };
+                report.batches += 1;
+                report.longest_batch = report.longest_batch.max(batch.held_for);
+                purged += rows;
+                on_batch(&batch);
+            }
+        }
+        report.tables.push((table, purged));
+    }
+    Ok(report)
+}
+
+/// The grace period of `table` (its own, or the default).
+pub fn grace_period(conn: &mut PgConnection, table: &str) -> Result<chrono::Duration> {
+    let grace = grace_interval(conn, table)?;
+    Ok(chrono::Duration::microseconds(grace.microseconds)
+        + chrono::Duration::days(i64::from(grace.days) + 30 * i64::from(grace.months)))
+}
+
+/// The grace period of `table` as PostgreSQL holds it, for arithmetic in SQL.
+#[doc(hidden)]
+pub fn grace_interval(conn: &mut PgConnection, table: &str) -> Result<PgInterval> {
+    Ok(diesel::select(
+        diesel::dsl::sql::<Interval>("softview.grace_period(")
+            .bind::<Text, _>(table)
+            .sql("::regclass)"),
+    )
+    .get_result(conn)?)
+}
+
+/// Sets the grace period of `table`; `None` returns it to the default.
+pub fn set_grace_period(
+    conn: &mut PgConnection,
+    table: &str,
+    grace: Option<chrono::Duration>,
+) -> Result<()> {
+    diesel::sql_query("SELECT softview.set_grace_period($1::regclass, $2)")
+        .bind::<Text, _>(table)
+        .bind::<Nullable<Interval>, _>(grace.map(interval).transpose()?)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets the grace period of every table that has none of its own (30 days to begin with).
+pub fn set_default_grace_period(conn: &mut PgConnection, grace: chrono::Duration) -> Result<()> {
+    diesel::sql_query("SELECT softview.set_default_grace_period($1)")
+        .bind::<Interval, _>(interval(grace)?)
+        .execute(conn)?;
+    Ok(())
+}
+
+fn interval(duration: chrono::Duration) -> Result<PgInterval> {
+    if duration < chrono::Duration::zero() {
+        return Err(Error::InvalidArgument(format!(
+            "a duration must not be negative, got {duration}"
+        )));
+    }
+    let micros = duration
+        .num_microseconds()
+        .ok_or_else(|| Error::InvalidArgument(format!("the duration {duration} is too long")))?;
+    Ok(PgInterval::from_microseconds(micros))
+}

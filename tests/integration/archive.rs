@@ -1,0 +1,465 @@
+//! The archive of hard deletes: every kind of hard delete, who and why, restore, retention.
+
+use crate::common::{count, db, exec, seed, text};
+use diesel::prelude::*;
+use softview::lifecycle::archive;
+use softview_example::schema::{places, reviews};
+use softview::{Error, Lifecycle, as_actor};
+use softview_example::{ReviewRecord};
+
+#[test]
+fn raw_sql_deletes_and_foreign_key_cascades_are_archived_together() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "DELETE FROM places WHERE id = 1");
+    let rows = archive::list(&mut conn, None, 10).unwrap();
+    let mut tables: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.table_name.clone(), r.primary_key.to_string()))
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        vec![
+            ("public.place_activities".into(), r#"{"id":1}"#.into()),
+            ("public.place_activities".into(), r#"{"id":3}"#.into()),
+            ("public.places".into(), r#"{"id":1}"#.into()),
+            ("public.reviews".into(), r#"{"id":1}"#.into()),
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.transaction_id == rows[0].transaction_id)
+    );
+    let place = rows
+        .iter()
+        .find(|r| r.table_name == "public.places")
+        .unwrap();
+    assert_eq!(
+        place.row_data,
+        serde_json::json!({"id": 1, "name": "Park", "deleted_at": null})
+    );
+    assert_eq!(
+        (place.actor.as_deref(), place.reason.as_deref()),
+        (None, None)
+    );
+}
+
+#[test]
+fn actor_and_reason_are_recorded_and_do_not_leak_to_the_next_transaction() {
+    let (database, _conn) = db();
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(1)
+        .build(diesel::r2d2::ConnectionManager::<PgConnection>::new(
+            database.url(),
+        ))
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    seed(&mut conn);
+    as_actor(&mut conn, "ann", Some("duplicate entry"), |conn| {
+        places::table.hard_delete(conn, 2).map(drop)
+    })
+    .unwrap();
+    drop(conn);
+
+    // The same pooled connection, a later transaction: the settings read '' and count as unset.
+    let mut conn = pool.get().unwrap();
+    assert_eq!(
+        text(&mut conn, "SELECT current_setting('softview.actor', true)").as_deref(),
+        Some("")
+    );
+    exec(&mut conn, "DELETE FROM reviews WHERE id = 1");
+    let rows = archive::list(&mut conn, None, 10).unwrap();
+    let who = |table: &str| {
+        let row = rows.iter().find(|r| r.table_name == table).unwrap();
+        (row.actor.clone(), row.reason.clone())
+    };
+    assert_eq!(
+        who("public.places"),
+        (Some("ann".into()), Some("duplicate entry".into()))
+    );
+    assert_eq!(who("public.reviews"), (None, None));
+}
+
+#[test]
+fn a_table_that_requires_an_actor_refuses_anonymous_hard_deletes() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    archive::require_actor(&mut conn, "places", true).unwrap();
+    match places::table.hard_delete(&mut conn, 2) {
+        Err(error @ Error::ActorRequired { .. }) => {
+            let Error::ActorRequired { ref table, .. } = error else {
+                unreachable!()
+            };
+            assert_eq!(table, "public.places");
+            assert!(
+                std::error::Error::source(&error)
+                    .unwrap()
+                    .to_string()
+                    .starts_with("actor required: public.places"),
+                "{error}"
+            );
+        }
+        other => panic!("expected ActorRequired, got {other:?}"),
+    }
+    let (state, _) = crate::common::sql_error(&mut conn, "DELETE FROM places WHERE id = 2");
+    assert_eq!(state, "SV002");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM places"),
+        2,
+        "nothing deleted"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        0
+    );
+
+    as_actor(&mut conn, "ops", None, |conn| {
+        places::table.hard_delete(conn, 2).map(drop)
+    })
+    .unwrap();
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM places"), 1);
+    // An empty actor counts as unset.
+    let (state, _) = crate::common::sql_error(
+        &mut conn,
+        "DO $$ BEGIN PERFORM set_config('softview.actor', '', true); DELETE FROM places; END $$",
+    );
+    assert_eq!(state, "SV002");
+}
+
+#[test]
+fn an_archived_row_is_restored_typed_and_leaves_the_archive() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "DELETE FROM reviews WHERE id = 2");
+    let entry = archive::list(&mut conn, Some("public.reviews"), 1)
+        .unwrap()
+        .remove(0);
+    let restored: ReviewRecord = reviews::table
+        .restore_archived(&mut conn, entry.id)
+        .unwrap();
+    assert_eq!(
+        (restored.id, restored.body.as_str(), restored.rating),
+        (2, "sandy", 4)
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_reviews"), 2);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        0
+    );
+
+    // An archive entry of another table is refused.
+    exec(&mut conn, "DELETE FROM reviews WHERE id = 2");
+    let entry = archive::list(&mut conn, None, 1).unwrap().remove(0);
+    assert!(matches!(
+        places::table.restore_archived(&mut conn, entry.id),
+        Err(Error::ArchiveDecode { .. })
+    ));
+}
+
+#[test]
+fn a_whole_transaction_is_restored_parents_first() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let before = text(
+        &mut conn,
+        "SELECT (SELECT count(*) FROM places) || '/' || (SELECT count(*) FROM reviews) || '/' || (SELECT count(*) FROM place_activities)",
+    );
+    exec(&mut conn, "DELETE FROM places WHERE id = 1");
+    let transaction = archive::list(&mut conn, None, 1).unwrap()[0].transaction_id;
+    assert_eq!(
+        archive::restore_transaction(&mut conn, transaction).unwrap(),
+        4
+    );
+    let after = text(
+        &mut conn,
+        "SELECT (SELECT count(*) FROM places) || '/' || (SELECT count(*) FROM reviews) || '/' || (SELECT count(*) FROM place_activities)",
+    );
+    assert_eq!(before, after);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        0
+    );
+}
+
+#[test]
+fn restore_from_the_archive_names_the_column_that_drifted_and_keeps_the_entry() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let drifts = [
+        // A column gone since the delete.
+        (
+            "ALTER TABLE places ADD COLUMN note text; UPDATE places SET note = 'x'",
+            "SELECT softview.drop_views('places'); ALTER TABLE places DROP COLUMN note; SELECT softview.refresh('places')",
+            "note",
+            "the column no longer exists",
+        ),
+        // A type that no longer takes the value.
+        (
+            "UPDATE places SET name = 'Park'",
+            "SELECT softview.drop_views('places'); ALTER TABLE places ALTER COLUMN name TYPE int USING length(name); SELECT softview.refresh('places')",
+            "name",
+            "does not fit type integer",
+        ),
+        // A new NOT NULL column without default.
+        (
+            "SELECT 1",
+            "ALTER TABLE places ADD COLUMN city text NOT NULL DEFAULT 'x'; ALTER TABLE places ALTER COLUMN city DROP DEFAULT",
+            "city",
+            "NOT NULL without a default",
+        ),
+    ];
+    for (prepare, change, column, problem) in drifts {
+        let (_db, mut conn) = db();
+        seed(&mut conn);
+        exec(&mut conn, prepare);
+        exec(&mut conn, "DELETE FROM places WHERE id = 2");
+        exec(&mut conn, change);
+        let entry = archive::list(&mut conn, Some("public.places"), 1)
+            .unwrap()
+            .remove(0);
+        match archive::restore_any(&mut conn, entry.id) {
+            Err(Error::ArchiveDrift {
+                table,
+                column: named,
+                detail: message,
+                ..
+            }) => {
+                assert_eq!(table, "public.places");
+                assert_eq!(named.as_deref(), Some(column), "{message}");
+                assert!(message.contains(problem), "{message}");
+                assert!(
+                    message.starts_with(&format!(
+                        "Archived row {}: column {column}: ",
+                        entry.id
+                    )),
+                    "{message}"
+                );
+            }
+            other => panic!("expected ArchiveDrift for {column}, got {other:?}"),
+        }
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM places WHERE id = 2"),
+            0
+        );
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!(
+                    "SELECT count(*) FROM softview.deleted_records WHERE id = {}",
+                    entry.id
+                )
+            ),
+            1
+        );
+    }
+    // The typed path checks the same way.
+    exec(
+        &mut conn,
+        "DELETE FROM places WHERE id = 2; ALTER TABLE places ADD COLUMN city text NOT NULL DEFAULT 'x'; ALTER TABLE places ALTER COLUMN city DROP DEFAULT",
+    );
+    let entry = archive::list(&mut conn, Some("public.places"), 1)
+        .unwrap()
+        .remove(0);
+    assert!(matches!(
+        places::table.restore_archived(&mut conn, entry.id),
+        Err(Error::ArchiveDrift { ref column, .. }) if column.as_deref() == Some("city")
+    ));
+}
+
+#[test]
+fn prune_forgets_old_entries_only() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "DELETE FROM reviews;
+         UPDATE softview.deleted_records SET archived_at = now() - interval '40 days' WHERE primary_key = '{\"id\": 1}'",
+    );
+    assert_eq!(
+        archive::prune(&mut conn, chrono::Duration::days(30)).unwrap(),
+        1
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        1
+    );
+    match archive::prune(&mut conn, chrono::Duration::days(-1)) {
+        Err(Error::InvalidArgument(message)) => {
+            assert!(message.contains("must not be negative"), "{message}")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+/// The typed lifecycle on tables outside `public`, with quoted mixed-case names, keys not
+/// called `id` and a composite key, declared as a user declares them.
+mod catalog_tables {
+    use super::*;
+    use crate::common::catalog;
+
+    pub mod catalog {
+        diesel::table! {
+            catalog.performer (performer_id) {
+                performer_id -> Int4,
+                full_name -> Text,
+                updated_at -> Timestamptz,
+                deleted_at -> Nullable<Timestamptz>,
+            }
+        }
+        diesel::table! {
+            catalog.casting (performer_id, title_id) {
+                performer_id -> Int4,
+                title_id -> Int2,
+                #[sql_name = "table"]
+                table_ -> Nullable<Text>,
+            }
+        }
+        diesel::table! {
+            #[sql_name = "AuditNotes"]
+            catalog.audit_notes (note_id) {
+                #[sql_name = "noteId"]
+                note_id -> Int8,
+                #[sql_name = "titleId"]
+                title_id -> Int2,
+                #[sql_name = "macro"]
+                macro_ -> Nullable<Text>,
+                #[sql_name = "try"]
+                try_ -> Nullable<Int4>,
+                deleted_at -> Nullable<Timestamptz>,
+            }
+        }
+    }
+
+    #[derive(Debug, Queryable, Selectable, Insertable, serde::Deserialize)]
+    #[diesel(table_name = catalog::performer, check_for_backend(diesel::pg::Pg))]
+    pub struct PerformerRecord {
+        pub performer_id: i32,
+        pub full_name: String,
+        pub updated_at: chrono::DateTime<chrono::Utc>,
+        pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
+    /// The archive keeps rows as JSON under their SQL names: renamed fields say so to serde.
+    #[derive(Debug, PartialEq, Queryable, Selectable, Insertable, serde::Deserialize)]
+    #[diesel(table_name = catalog::audit_notes, check_for_backend(diesel::pg::Pg))]
+    pub struct AuditNoteRecord {
+        #[serde(rename = "noteId")]
+        pub note_id: i64,
+        #[serde(rename = "titleId")]
+        pub title_id: i16,
+        #[serde(rename = "macro")]
+        pub macro_: Option<String>,
+        #[serde(rename = "try")]
+        pub try_: Option<i32>,
+        pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+
+    softview::soft_deletable!(catalog::performer, record: PerformerRecord, key: i32);
+    softview::soft_deletable!(catalog::audit_notes, record: AuditNoteRecord, key: i64);
+    softview::hard_deletable!(catalog::casting, key: (i32, i16));
+
+    #[test]
+    fn every_typed_operation_on_a_mixed_case_table_in_another_schema() {
+        let (_db, mut conn) = catalog();
+        let notes = catalog::audit_notes::table;
+        exec(
+            &mut conn,
+            r#"INSERT INTO catalog."AuditNotes" ("noteId", "titleId", macro, try)
+               VALUES (1, 1, 'm', 7), (2, 2, NULL, NULL)"#,
+        );
+
+        let deleted = notes.soft_delete(&mut conn, 1).unwrap();
+        assert!(deleted.deleted_at.is_some());
+        assert_eq!(
+            count(&mut conn, r#"SELECT count(*) FROM catalog."active_AuditNotes""#),
+            1
+        );
+        let trash = notes.trash(&mut conn).unwrap();
+        assert_eq!(trash.len(), 1);
+        assert_eq!(
+            trash[0].purge_at,
+            deleted.deleted_at.unwrap() + chrono::Duration::days(30)
+        );
+        assert_eq!(notes.find_any(&mut conn, 1).unwrap().note_id, 1);
+        assert_eq!(notes.restore(&mut conn, 1).unwrap().deleted_at, None);
+        match notes.restore(&mut conn, 1) {
+            Err(Error::NotDeleted { table, key, .. }) => {
+                assert_eq!((table.as_str(), key.as_str()), (r#"catalog."AuditNotes""#, "1"))
+            }
+            other => panic!("expected NotDeleted, got {other:?}"),
+        }
+        match notes.find_any(&mut conn, 9) {
+            Err(Error::NotFound { table, .. }) => assert_eq!(table, r#"catalog."AuditNotes""#),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        assert_eq!(notes.soft_delete_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null())).unwrap(), 1);
+        assert_eq!(notes.restore_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null())).unwrap(), 1);
+        assert_eq!(notes.delete(&mut conn, 2).unwrap(), 1, "delete soft-deletes here");
+
+        let gone = as_actor(&mut conn, "ann", Some("typo"), |conn| notes.hard_delete(conn, 1)).unwrap();
+        let entry = archive::list(&mut conn, Some(r#"catalog."AuditNotes""#), 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(entry.table_name, r#"catalog."AuditNotes""#);
+        assert_eq!(entry.primary_key, serde_json::json!({"noteId": 1}));
+        assert_eq!(entry.actor.as_deref(), Some("ann"));
+        match catalog::performer::table.restore_archived(&mut conn, entry.id) {
+            Err(Error::ArchiveMismatch { archived_table, table, .. }) => {
+                assert_eq!(archived_table, r#"catalog."AuditNotes""#);
+                assert_eq!(table, "catalog.performer");
+            }
+            other => panic!("expected ArchiveMismatch, got {other:?}"),
+        }
+        let back = notes.restore_archived(&mut conn, entry.id).unwrap();
+        assert_eq!(back, gone);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), 0);
+
+        // The purge takes the soft-deleted note 2 once its grace period is over.
+        exec(&mut conn, r#"UPDATE catalog."AuditNotes" SET deleted_at = now() - interval '31 days' WHERE "noteId" = 2"#);
+        let options = softview::lifecycle::purge::PurgeOptions {
+            table: Some(r#"catalog."AuditNotes""#.to_owned()),
+            ..Default::default()
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let report = softview::lifecycle::purge::purge(&mut conn, &options, &stop, |_| {}).unwrap();
+        assert_eq!(report.tables, [(r#"catalog."AuditNotes""#.to_owned(), 1)]);
+    }
+
+    #[test]
+    fn the_lifecycle_on_a_non_id_key_and_a_composite_key() {
+        let (_db, mut conn) = catalog();
+        exec(
+            &mut conn,
+            "INSERT INTO catalog.casting (performer_id, title_id) VALUES (1, 1), (2, 1), (1, 2)",
+        );
+        let performers = catalog::performer::table;
+        assert!(performers.soft_delete(&mut conn, 1).unwrap().deleted_at.is_some());
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 1);
+        performers.restore(&mut conn, 1).unwrap();
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 3);
+
+        assert_eq!(catalog::casting::table.delete(&mut conn, (2, 1)).unwrap(), 1);
+        let entry = archive::list(&mut conn, Some("catalog.casting"), 1).unwrap().remove(0);
+        assert_eq!(entry.primary_key, serde_json::json!({"performer_id": 2, "title_id": 1}));
+        archive::restore_any(&mut conn, entry.id).unwrap();
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.casting"), 3);
+
+        // casting still refers to performer 2 (NO ACTION): nothing deleted, nothing archived.
+        match performers.hard_delete(&mut conn, 2) {
+            Err(Error::StillReferenced { referencing, constraint, .. }) => {
+                assert_eq!(referencing, "casting");
+                assert_eq!(constraint.as_deref(), Some("casting_performer_id_fkey"));
+            }
+            other => panic!("expected StillReferenced, got {other:?}"),
+        }
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), 0);
+        exec(&mut conn, "DELETE FROM catalog.casting WHERE performer_id = 2");
+        let entry_count = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
+        performers.hard_delete(&mut conn, 2).unwrap();
+        let entry = archive::list(&mut conn, Some("catalog.performer"), 1).unwrap().remove(0);
+        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), entry_count + 1);
+        let back = performers.restore_archived(&mut conn, entry.id).unwrap();
+        assert_eq!((back.performer_id, back.full_name.as_str()), (2, "Grace Hopper"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Events on channel `softview`: one per soft delete, restore, hard delete and purge, in order.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::common::{db, exec, seed};
+use serde_json::json;
+use softview::Lifecycle;
+use softview::lifecycle::events::{Listener, Operation};
+use softview::lifecycle::purge::{self, PurgeOptions};
+use softview_example::schema::{activities, places};
+
+#[test]
+fn each_operation_sends_one_event_in_order_with_its_payload() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut listener = Listener::connect(database.url()).unwrap();
+    assert_eq!(
+        listener.next(Duration::from_millis(100)).unwrap(),
+        None,
+        "nothing yet"
+    );
+
+    places::table.soft_delete(&mut conn, 2).unwrap();
+    places::table.soft_delete(&mut conn, 2).unwrap(); // already deleted: no event
+    places::table.restore(&mut conn, 2).unwrap();
+    activities::table.hard_delete(&mut conn, 2).unwrap(); // cascades to link 3
+    exec(
+        &mut conn,
+        "UPDATE activities SET deleted_at = now() - interval '40 days' WHERE id = 1",
+    );
+    purge::purge(
+        &mut conn,
+        &PurgeOptions {
+            table: Some("activities".into()),
+            ..Default::default()
+        },
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+
+    let mut seen = Vec::new();
+    while let Some(event) = listener.next(Duration::from_millis(500)).unwrap() {
+        seen.push(event);
+    }
+    let summary: Vec<(Operation, &str, serde_json::Value)> = seen
+        .iter()
+        .map(|e| (e.operation, e.table.as_str(), e.key.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Operation::SoftDelete, "public.places", json!({"id": 2})),
+            (Operation::Restore, "public.places", json!({"id": 2})),
+            (Operation::HardDelete, "public.activities", json!({"id": 2})),
+            (
+                Operation::HardDelete,
+                "public.place_activities",
+                json!({"id": 3})
+            ),
+            (Operation::SoftDelete, "public.activities", json!({"id": 1})),
+            (Operation::Purge, "public.activities", json!({"id": 1})),
+            (
+                Operation::Purge,
+                "public.place_activities",
+                json!({"id": 1})
+            ),
+            (
+                Operation::Purge,
+                "public.place_activities",
+                json!({"id": 2})
+            ),
+        ]
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].at <= w[1].at),
+        "times in order"
+    );
+}
+
+#[test]
+fn a_rolled_back_change_sends_nothing() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut listener = Listener::connect(database.url()).unwrap();
+    exec(
+        &mut conn,
+        "BEGIN; DELETE FROM active_places WHERE id = 1; ROLLBACK;",
+    );
+    assert_eq!(listener.next(Duration::from_millis(300)).unwrap(), None);
+}

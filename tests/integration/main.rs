@@ -1,0 +1,19 @@
+//! The integration tests, one binary (one link step, one throwaway server), by concern. Every
+//! test gets a database of its own, cloned from a template with the example domain migrated.
+
+mod archive;
+mod bench_smoke;
+mod common;
+mod events;
+mod generated;
+mod identifiers;
+mod indexes;
+mod lifecycle;
+mod link_triggers;
+mod migrations;
+mod pitfall_docs;
+mod pitfalls;
+mod purge;
+mod refresh;
+mod tour;
+mod views;
