@@ -166,11 +166,11 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
         ),
         (
             vec!["trash", "tags"],
-            "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
+            "error: table is not soft-deletable: public.tags (it has no deleted_at, or softview.enable was not called for it)",
         ),
         (
             vec!["delete", "tags", "1"],
-            "error: table tags is not enabled for softview",
+            "error: table is not enabled for softview: public.tags (see softview.enable)",
         ),
         (
             vec!["delete", "places", "1", "--reason", "r"],
@@ -218,9 +218,26 @@ fn a_worker_killed_mid_purge_loses_nothing() {
         .status()
         .unwrap();
     worker.wait().unwrap();
-
-    let left = count(&mut conn, "SELECT count(*) FROM places");
-    let archived = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
+    // The killed client's backend can still commit the batch it was running: wait until it
+    // has gone, then count the table and the archive in one snapshot.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(
+        &mut conn,
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(Instant::now() < deadline, "the killed worker's backend stays");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (left, archived): (i64, i64) = diesel::select((
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM places)"),
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM softview.deleted_records)",
+        ),
+    ))
+    .get_result(&mut conn)
+    .unwrap();
     assert!(left > 0, "killed before the end");
     assert_eq!(left + archived, ROWS);
     assert_eq!(
@@ -315,7 +332,7 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
         (
             vec!["purge", "--table", "tags"],
             1,
-            "error: table tags is not soft-deletable: it has no deleted_at or is not enabled",
+            "error: table is not soft-deletable: public.tags (it has no deleted_at, or softview.enable was not called for it)",
         ),
     ] {
         let (status, _, stderr) = run_softview(Some(database.url()), &args);

@@ -138,7 +138,7 @@ pub enum Error {
     },
 
     /// The table is not enabled for softview.
-    #[error("table is not enabled for softview: {table}")]
+    #[error("table is not enabled for softview: {table} (see softview.enable)")]
     NotEnabled {
         /// The table.
         table: String,
@@ -148,7 +148,9 @@ pub enum Error {
     },
 
     /// The table is enabled but has no `deleted_at`: its rows cannot be soft-deleted.
-    #[error("table is not soft-deletable: {table}")]
+    #[error(
+        "table is not soft-deletable: {table} (it has no deleted_at, or softview.enable was not called for it)"
+    )]
     NotSoftDeletable {
         /// The table.
         table: String,

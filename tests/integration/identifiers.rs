@@ -196,7 +196,7 @@ fn enabling_a_table_that_cannot_be_soft_deleted_fails_and_changes_nothing() {
     );
     let state_before = text(
         &mut conn,
-        "SELECT (SELECT count(*) FROM softview.tables) || '/' || (SELECT count(*) FROM pg_views WHERE schemaname = 'public')",
+        "SELECT (SELECT count(*) FROM softview_internal.tables) || '/' || (SELECT count(*) FROM pg_views WHERE schemaname = 'public')",
     );
     let cases = [
         (
@@ -235,7 +235,7 @@ fn enabling_a_table_that_cannot_be_soft_deleted_fails_and_changes_nothing() {
     assert_eq!(
         text(
             &mut conn,
-            "SELECT (SELECT count(*) FROM softview.tables) || '/' || (SELECT count(*) FROM pg_views WHERE schemaname = 'public')",
+            "SELECT (SELECT count(*) FROM softview_internal.tables) || '/' || (SELECT count(*) FROM pg_views WHERE schemaname = 'public')",
         ),
         state_before
     );

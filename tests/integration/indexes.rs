@@ -36,7 +36,7 @@ fn plain_and_unique_indexes_are_listed_with_what_to_do() {
     );
     let (state, _) = crate::common::sql_error(
         &mut conn,
-        "SELECT * FROM softview.index_check('softview.tables')",
+        "SELECT * FROM softview.index_check('softview_internal.tables')",
     );
     assert_eq!(state, "42809");
 }

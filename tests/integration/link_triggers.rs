@@ -133,7 +133,7 @@ fn updating_a_link_checks_the_new_parent() {
         "UPDATE active_place_activities SET place_id = 2 WHERE id = 3",
     );
     assert_eq!(state, "SV001");
-    assert_eq!(message, "parent row is deleted: public.places (id)=(2)");
+    assert_eq!(message, "parent row is deleted: public.places");
 
     exec(
         &mut conn,

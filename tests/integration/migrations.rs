@@ -12,7 +12,7 @@ fn migrations_run_revert_all_and_run_again() {
             conn,
             "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname IN ('public', 'softview') AND c.relkind IN ('r', 'v')",
+             WHERE n.nspname IN ('public', 'softview', 'softview_internal') AND c.relkind IN ('r', 'v')",
         )
     };
     let migrated = objects(&mut conn);
