@@ -2,7 +2,7 @@
 // generated view declarations make Diesel refuse the query too.
 use diesel::dsl::count;
 use diesel::prelude::*;
-use softview::views::{active_place_activities, active_places};
+use softview_example::views::{active_place_activities, active_places};
 
 fn main() {
     let _ = active_places::table

@@ -1,6 +1,6 @@
 // Read models describe view rows; writes go to base tables through New* models.
-use softview::schema::places;
-use softview::Place;
+use softview_example::schema::places;
+use softview_example::Place;
 
 fn main() {
     let place = Place { id: 1, name: "Park".into() };

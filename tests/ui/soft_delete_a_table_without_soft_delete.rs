@@ -1,5 +1,6 @@
-// Soft delete and restore exist only for tables declared with softview::soft_deletable!.
-use softview::SoftDelete;
+// The lifecycle exists on every table, but each operation asks for the table's declaration:
+// without softview::soft_deletable! it does not compile, and the error says what to write.
+use softview::Lifecycle;
 
 diesel::table! {
     tags (id) {
@@ -10,7 +11,7 @@ diesel::table! {
 
 fn run(conn: &mut diesel::PgConnection) {
     let _ = tags::table.soft_delete(conn, 1);
-    let _ = SoftDelete::restore(tags::table, conn, 1);
+    let _ = tags::table.delete(conn, 1);
 }
 
 fn main() {}
