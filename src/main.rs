@@ -21,7 +21,10 @@ use softview_example::{
 type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    match Server::from_env().map_err(Into::into).and_then(|server| run(&server)) {
+    match Server::from_env()
+        .map_err(Into::into)
+        .and_then(|server| run(&server))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

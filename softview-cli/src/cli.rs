@@ -116,10 +116,16 @@ pub fn run(args: Args) -> Result<()> {
             match toolkit::install_or_upgrade(conn)? {
                 Change::Installed => println!("installed toolkit revision {}", toolkit::REVISION),
                 Change::Upgraded { from } => {
-                    println!("upgraded the toolkit from revision {from} to {}", toolkit::REVISION)
+                    println!(
+                        "upgraded the toolkit from revision {from} to {}",
+                        toolkit::REVISION
+                    )
                 }
                 Change::Current => {
-                    println!("nothing to do: the toolkit is at revision {}", toolkit::REVISION)
+                    println!(
+                        "nothing to do: the toolkit is at revision {}",
+                        toolkit::REVISION
+                    )
                 }
             }
             Ok(())
@@ -198,7 +204,11 @@ pub fn run(args: Args) -> Result<()> {
             if !skipped.is_empty() {
                 eprintln!(
                     "softview schema: skipped schemas with enabled tables: {}",
-                    skipped.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    skipped
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             if chosen.is_empty() {

@@ -227,7 +227,10 @@ fn a_worker_killed_mid_purge_loses_nothing() {
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     ) > 0
     {
-        assert!(Instant::now() < deadline, "the killed worker's backend stays");
+        assert!(
+            Instant::now() < deadline,
+            "the killed worker's backend stays"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let (left, archived): (i64, i64) = diesel::select((
@@ -248,8 +251,7 @@ fn a_worker_killed_mid_purge_loses_nothing() {
         archived
     );
 
-    let (code, stdout, _) =
-        run_softview(Some(database.url()), &["purge", "--batch", "5000"]);
+    let (code, stdout, _) = run_softview(Some(database.url()), &["purge", "--batch", "5000"]);
     assert_eq!(code, Some(0));
     assert_eq!(
         stdout.split(" in ").next().unwrap(),

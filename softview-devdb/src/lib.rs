@@ -496,7 +496,8 @@ fn make_template(server: &Server, template: &Template) -> Result<String, Error> 
     let name = format!("{}_template_{}", database_prefix(), template.name);
     server.create_database(&name, None)?;
     let mut conn = PgConnection::establish(&server.url(&name))?;
-    (template.setup)(&mut conn).map_err(|e| Error::Setup(format!("template {}: {e}", template.name)))?;
+    (template.setup)(&mut conn)
+        .map_err(|e| Error::Setup(format!("template {}: {e}", template.name)))?;
     Ok(name)
 }
 

@@ -98,7 +98,7 @@ pub fn generate_views(conn: &mut PgConnection, schemas: &[String]) -> Result<Str
 fn nest_sections(out: &mut String, sections: &[(&String, String)]) -> std::fmt::Result {
     for (schema, section) in sections {
         if *schema == "public" {
-            out.push_str(&section);
+            out.push_str(section);
         } else {
             writeln!(out, "\npub mod {} {{", rust_ident(schema))?;
             for line in section.trim_start_matches('\n').lines() {

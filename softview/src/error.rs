@@ -93,7 +93,9 @@ pub enum Error {
     },
 
     /// A hard delete of a table that requires an actor ran without one (SQLSTATE SV002).
-    #[error("actor required: hard deletes from {table} need softview.actor (see softview::as_actor)")]
+    #[error(
+        "actor required: hard deletes from {table} need softview.actor (see softview::as_actor)"
+    )]
     ActorRequired {
         /// The table.
         table: String,
@@ -180,7 +182,9 @@ pub enum Error {
     },
 
     /// The database has no softview toolkit.
-    #[error("the softview toolkit is not installed: install it from a migration (`softview toolkit`)")]
+    #[error(
+        "the softview toolkit is not installed: install it from a migration (`softview toolkit`)"
+    )]
     ToolkitMissing,
 
     /// The database holds a toolkit revision this crate cannot work with.
@@ -218,13 +222,28 @@ pub const TOOLKIT_MESSAGES: &[(&str, ToolkitCondition)] = &[
     ("row not found: ", ToolkitCondition::NotFound),
     ("row is not deleted: ", ToolkitCondition::NotDeleted),
     ("parent row is deleted: ", ToolkitCondition::ParentDeleted),
-    ("parent row does not exist: ", ToolkitCondition::ParentMissing),
+    (
+        "parent row does not exist: ",
+        ToolkitCondition::ParentMissing,
+    ),
     ("actor required: ", ToolkitCondition::ActorRequired),
-    ("archived row no longer fits its table: ", ToolkitCondition::ArchiveDrift),
-    ("table is not enabled for softview: ", ToolkitCondition::NotEnabled),
-    ("table is not soft-deletable: ", ToolkitCondition::NotSoftDeletable),
+    (
+        "archived row no longer fits its table: ",
+        ToolkitCondition::ArchiveDrift,
+    ),
+    (
+        "table is not enabled for softview: ",
+        ToolkitCondition::NotEnabled,
+    ),
+    (
+        "table is not soft-deletable: ",
+        ToolkitCondition::NotSoftDeletable,
+    ),
     ("cannot enable ", ToolkitCondition::NotEnableable),
-    ("cannot drop the softview views of ", ToolkitCondition::DependentViews),
+    (
+        "cannot drop the softview views of ",
+        ToolkitCondition::DependentViews,
+    ),
     ("cannot disable ", ToolkitCondition::DependentViews),
 ];
 
@@ -259,7 +278,10 @@ fn classify(error: DieselError) -> Error {
     let detail = info.details().unwrap_or_default().to_owned();
     let constraint = info.constraint_name().map(str::to_owned);
     let table = info.table_name().unwrap_or_default().to_owned();
-    let column = info.column_name().filter(|c| !c.is_empty()).map(str::to_owned);
+    let column = info
+        .column_name()
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
     let toolkit = TOOLKIT_MESSAGES
         .iter()
         .find_map(|(prefix, condition)| Some((message.strip_prefix(prefix)?, *condition)));
@@ -281,7 +303,9 @@ fn classify(error: DieselError) -> Error {
         },
         // PostgreSQL words the two sides of a foreign-key violation differently, and reports
         // the referencing table on both; only the message tells which side failed.
-        DatabaseErrorKind::ForeignKeyViolation if message.starts_with("update or delete on table ") => {
+        DatabaseErrorKind::ForeignKeyViolation
+            if message.starts_with("update or delete on table ") =>
+        {
             Error::StillReferenced {
                 referencing: table,
                 constraint,
@@ -306,7 +330,12 @@ struct Fields {
     column: Option<String>,
 }
 
-fn toolkit_error(condition: ToolkitCondition, table: String, fields: Fields, source: DieselError) -> Error {
+fn toolkit_error(
+    condition: ToolkitCondition,
+    table: String,
+    fields: Fields,
+    source: DieselError,
+) -> Error {
     let Fields {
         message,
         detail,

@@ -40,9 +40,7 @@ pub mod toolkit;
 pub mod toolkit_schema;
 
 pub use error::{Error, Result};
-pub use lifecycle::{
-    Declared, Deletable, Lifecycle, Revivable, SoftDeletable, Trashed, as_actor,
-};
+pub use lifecycle::{Declared, Deletable, Lifecycle, Revivable, SoftDeletable, Trashed, as_actor};
 
 /// What the lifecycle macros expand to needs, reached through `$crate` so that the expansion
 /// does not depend on the names the user's crate gives its dependencies.

@@ -3,9 +3,9 @@
 use crate::common::{count, db, exec, seed, text};
 use diesel::prelude::*;
 use softview::lifecycle::archive;
-use softview_example::schema::{places, reviews};
 use softview::{Error, Lifecycle, as_actor};
-use softview_example::{ReviewRecord};
+use softview_example::ReviewRecord;
+use softview_example::schema::{places, reviews};
 
 #[test]
 fn raw_sql_deletes_and_foreign_key_cascades_are_archived_together() {
@@ -230,10 +230,7 @@ fn restore_from_the_archive_names_the_column_that_drifted_and_keeps_the_entry() 
                 assert_eq!(named.as_deref(), Some(column), "{message}");
                 assert!(message.contains(problem), "{message}");
                 assert!(
-                    message.starts_with(&format!(
-                        "Archived row {}: column {column}: ",
-                        entry.id
-                    )),
+                    message.starts_with(&format!("Archived row {}: column {column}: ", entry.id)),
                     "{message}"
                 );
             }
@@ -373,7 +370,10 @@ mod catalog_tables {
         let deleted = notes.soft_delete(&mut conn, 1).unwrap();
         assert!(deleted.deleted_at.is_some());
         assert_eq!(
-            count(&mut conn, r#"SELECT count(*) FROM catalog."active_AuditNotes""#),
+            count(
+                &mut conn,
+                r#"SELECT count(*) FROM catalog."active_AuditNotes""#
+            ),
             1
         );
         let trash = notes.trash(&mut conn).unwrap();
@@ -386,7 +386,10 @@ mod catalog_tables {
         assert_eq!(notes.restore(&mut conn, 1).unwrap().deleted_at, None);
         match notes.restore(&mut conn, 1) {
             Err(Error::NotDeleted { table, key, .. }) => {
-                assert_eq!((table.as_str(), key.as_str()), (r#"catalog."AuditNotes""#, "1"))
+                assert_eq!(
+                    (table.as_str(), key.as_str()),
+                    (r#"catalog."AuditNotes""#, "1")
+                )
             }
             other => panic!("expected NotDeleted, got {other:?}"),
         }
@@ -394,11 +397,28 @@ mod catalog_tables {
             Err(Error::NotFound { table, .. }) => assert_eq!(table, r#"catalog."AuditNotes""#),
             other => panic!("expected NotFound, got {other:?}"),
         }
-        assert_eq!(notes.soft_delete_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null())).unwrap(), 1);
-        assert_eq!(notes.restore_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null())).unwrap(), 1);
-        assert_eq!(notes.delete(&mut conn, 2).unwrap(), 1, "delete soft-deletes here");
+        assert_eq!(
+            notes
+                .soft_delete_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null()))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            notes
+                .restore_where(&mut conn, Box::new(catalog::audit_notes::try_.is_null()))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            notes.delete(&mut conn, 2).unwrap(),
+            1,
+            "delete soft-deletes here"
+        );
 
-        let gone = as_actor(&mut conn, "ann", Some("typo"), |conn| notes.hard_delete(conn, 1)).unwrap();
+        let gone = as_actor(&mut conn, "ann", Some("typo"), |conn| {
+            notes.hard_delete(conn, 1)
+        })
+        .unwrap();
         let entry = archive::list(&mut conn, Some(r#"catalog."AuditNotes""#), 1)
             .unwrap()
             .remove(0);
@@ -406,7 +426,11 @@ mod catalog_tables {
         assert_eq!(entry.primary_key, serde_json::json!({"noteId": 1}));
         assert_eq!(entry.actor.as_deref(), Some("ann"));
         match catalog::performer::table.restore_archived(&mut conn, entry.id) {
-            Err(Error::ArchiveMismatch { archived_table, table, .. }) => {
+            Err(Error::ArchiveMismatch {
+                archived_table,
+                table,
+                ..
+            }) => {
                 assert_eq!(archived_table, r#"catalog."AuditNotes""#);
                 assert_eq!(table, "catalog.performer");
             }
@@ -414,10 +438,16 @@ mod catalog_tables {
         }
         let back = notes.restore_archived(&mut conn, entry.id).unwrap();
         assert_eq!(back, gone);
-        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), 0);
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+            0
+        );
 
         // The purge takes the soft-deleted note 2 once its grace period is over.
-        exec(&mut conn, r#"UPDATE catalog."AuditNotes" SET deleted_at = now() - interval '31 days' WHERE "noteId" = 2"#);
+        exec(
+            &mut conn,
+            r#"UPDATE catalog."AuditNotes" SET deleted_at = now() - interval '31 days' WHERE "noteId" = 2"#,
+        );
         let options = softview::lifecycle::purge::PurgeOptions {
             table: Some(r#"catalog."AuditNotes""#.to_owned()),
             ..Default::default()
@@ -435,32 +465,70 @@ mod catalog_tables {
             "INSERT INTO catalog.casting (performer_id, title_id) VALUES (1, 1), (2, 1), (1, 2)",
         );
         let performers = catalog::performer::table;
-        assert!(performers.soft_delete(&mut conn, 1).unwrap().deleted_at.is_some());
-        assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 1);
+        assert!(
+            performers
+                .soft_delete(&mut conn, 1)
+                .unwrap()
+                .deleted_at
+                .is_some()
+        );
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM catalog.active_casting"),
+            1
+        );
         performers.restore(&mut conn, 1).unwrap();
-        assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 3);
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM catalog.active_casting"),
+            3
+        );
 
-        assert_eq!(catalog::casting::table.delete(&mut conn, (2, 1)).unwrap(), 1);
-        let entry = archive::list(&mut conn, Some("catalog.casting"), 1).unwrap().remove(0);
-        assert_eq!(entry.primary_key, serde_json::json!({"performer_id": 2, "title_id": 1}));
+        assert_eq!(
+            catalog::casting::table.delete(&mut conn, (2, 1)).unwrap(),
+            1
+        );
+        let entry = archive::list(&mut conn, Some("catalog.casting"), 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            entry.primary_key,
+            serde_json::json!({"performer_id": 2, "title_id": 1})
+        );
         archive::restore_any(&mut conn, entry.id).unwrap();
         assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.casting"), 3);
 
         // casting still refers to performer 2 (NO ACTION): nothing deleted, nothing archived.
         match performers.hard_delete(&mut conn, 2) {
-            Err(Error::StillReferenced { referencing, constraint, .. }) => {
+            Err(Error::StillReferenced {
+                referencing,
+                constraint,
+                ..
+            }) => {
                 assert_eq!(referencing, "casting");
                 assert_eq!(constraint.as_deref(), Some("casting_performer_id_fkey"));
             }
             other => panic!("expected StillReferenced, got {other:?}"),
         }
-        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), 0);
-        exec(&mut conn, "DELETE FROM catalog.casting WHERE performer_id = 2");
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+            0
+        );
+        exec(
+            &mut conn,
+            "DELETE FROM catalog.casting WHERE performer_id = 2",
+        );
         let entry_count = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
         performers.hard_delete(&mut conn, 2).unwrap();
-        let entry = archive::list(&mut conn, Some("catalog.performer"), 1).unwrap().remove(0);
-        assert_eq!(count(&mut conn, "SELECT count(*) FROM softview.deleted_records"), entry_count + 1);
+        let entry = archive::list(&mut conn, Some("catalog.performer"), 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+            entry_count + 1
+        );
         let back = performers.restore_archived(&mut conn, entry.id).unwrap();
-        assert_eq!((back.performer_id, back.full_name.as_str()), (2, "Grace Hopper"));
+        assert_eq!(
+            (back.performer_id, back.full_name.as_str()),
+            (2, "Grace Hopper")
+        );
     }
 }

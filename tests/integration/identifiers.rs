@@ -38,8 +38,14 @@ fn castings_follow_their_performer_and_title() {
         "the repeat is idempotent"
     );
 
-    exec(&mut conn, "DELETE FROM catalog.active_performer WHERE performer_id = 1");
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 1);
+    exec(
+        &mut conn,
+        "DELETE FROM catalog.active_performer WHERE performer_id = 1",
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM catalog.active_casting"),
+        1
+    );
     assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.casting"), 3);
     let (state, message) = sql_error(
         &mut conn,
@@ -48,8 +54,14 @@ fn castings_follow_their_performer_and_title() {
     assert_eq!(state, "SV001");
     assert_eq!(message, "parent row is deleted: catalog.performer");
 
-    exec(&mut conn, "UPDATE catalog.performer SET deleted_at = NULL WHERE performer_id = 1");
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_casting"), 3);
+    exec(
+        &mut conn,
+        "UPDATE catalog.performer SET deleted_at = NULL WHERE performer_id = 1",
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM catalog.active_casting"),
+        3
+    );
 
     // casting has no deleted_at: deleting through its view removes the link.
     exec(
@@ -72,10 +84,19 @@ fn tables_in_a_foreign_key_cycle_are_enabled_and_hide_along_the_first_edge() {
     );
     // manager was enabled after branch, so its view follows branch; the edge back is not
     // followed, which keeps the views from depending on each other in a circle.
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_manager"), 0);
-    exec(&mut conn, "UPDATE catalog.branch SET deleted_at = NULL WHERE code = 'LYS'");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM catalog.active_manager"),
+        0
+    );
+    exec(
+        &mut conn,
+        "UPDATE catalog.branch SET deleted_at = NULL WHERE code = 'LYS'",
+    );
     exec(&mut conn, "UPDATE catalog.manager SET deleted_at = now()");
-    assert_eq!(count(&mut conn, "SELECT count(*) FROM catalog.active_branch"), 1);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM catalog.active_branch"),
+        1
+    );
 }
 
 #[test]
@@ -87,11 +108,18 @@ fn soft_deleting_by_a_text_key() {
          DELETE FROM catalog.active_branch WHERE code = 'PAR';",
     );
     assert_eq!(
-        text(&mut conn, "SELECT string_agg(code, ',') FROM catalog.active_branch").as_deref(),
+        text(
+            &mut conn,
+            "SELECT string_agg(code, ',') FROM catalog.active_branch"
+        )
+        .as_deref(),
         Some("LYS")
     );
     assert_eq!(
-        count(&mut conn, "SELECT count(*) FROM catalog.branch WHERE deleted_at IS NOT NULL"),
+        count(
+            &mut conn,
+            "SELECT count(*) FROM catalog.branch WHERE deleted_at IS NOT NULL"
+        ),
         1
     );
 }
@@ -122,7 +150,10 @@ fn the_generator_declares_views_of_another_schema_with_their_own_keys_and_types(
         "            titleId -> Int2,",
         "    active_places (id, id) {",
     ] {
-        assert!(source.contains(expected), "missing {expected:?} in:\n{source}");
+        assert!(
+            source.contains(expected),
+            "missing {expected:?} in:\n{source}"
+        );
     }
 }
 

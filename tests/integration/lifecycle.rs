@@ -2,8 +2,8 @@
 
 use crate::common::{count, db, exec, seed, text};
 use diesel::prelude::*;
-use softview_example::schema::{activities, places};
 use softview::{Error, Lifecycle};
+use softview_example::schema::{activities, places};
 use softview_example::{ActivityRecord, NewActivity, PlaceRecord};
 
 #[test]

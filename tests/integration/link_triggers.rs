@@ -2,8 +2,8 @@
 
 use crate::common::{count, db, exec, seed, sql_error, text};
 use diesel::prelude::*;
+use softview::Error;
 use softview_example::views::active_place_activities as links;
-use softview::{Error};
 use softview_example::{NewPlaceActivity, PlaceActivity};
 
 fn link(conn: &mut PgConnection, place_id: i64, activity_id: i64) -> Result<PlaceActivity, Error> {
@@ -90,7 +90,10 @@ fn a_link_to_a_deleted_parent_is_refused_and_nothing_is_written() {
             constraint,
             ..
         }) => {
-            assert_eq!((parent.as_str(), key.as_str()), ("public.activities", "(id)=(2)"));
+            assert_eq!(
+                (parent.as_str(), key.as_str()),
+                ("public.activities", "(id)=(2)")
+            );
             assert_eq!(
                 constraint.as_deref(),
                 Some("place_activities_activity_id_fkey")

@@ -42,7 +42,11 @@ fn migrations_run_revert_all_and_run_again() {
     let ran = softview_example::run_migrations(&mut conn).unwrap();
     assert_eq!(ran, vec!["20261122000001", "20261122000002"]);
     assert_eq!(objects(&mut conn), migrated);
-    assert!(softview_example::run_migrations(&mut conn).unwrap().is_empty());
+    assert!(
+        softview_example::run_migrations(&mut conn)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

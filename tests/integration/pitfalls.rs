@@ -5,9 +5,11 @@
 use crate::common::{count, db, exec, seed, sql_error, text};
 use diesel::dsl::count as count_of;
 use diesel::prelude::*;
-use softview_example::schema::{activities, place_activities, places, reviews};
-use softview_example::views::{active_activities, active_place_activities, active_places, active_reviews};
 use softview::{Error, Lifecycle};
+use softview_example::schema::{activities, place_activities, places, reviews};
+use softview_example::views::{
+    active_activities, active_place_activities, active_places, active_reviews,
+};
 use softview_example::{ActivityRecord, NewActivity, PlaceRecord, ReviewRecord};
 
 /// Views declared as if they were tables, the way a user would write them by hand: each

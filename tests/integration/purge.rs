@@ -6,8 +6,8 @@ use std::sync::{Arc, Barrier};
 use crate::common::{count, db, exec, seed};
 use diesel::prelude::*;
 use softview::lifecycle::purge::{self, PurgeOptions};
-use softview_example::schema::places;
 use softview::{Error, Lifecycle};
+use softview_example::schema::places;
 
 fn never() -> AtomicBool {
     AtomicBool::new(false)

@@ -32,4 +32,3 @@ fn cargo_run_tours_the_example_on_a_throwaway_server() {
         );
     }
 }
-

@@ -64,8 +64,11 @@ pub trait SoftDeletable: Declared {
     #[doc(hidden)]
     fn load_trash(self, conn: &mut PgConnection) -> Result<Vec<Trashed<Self::Record>>>;
     #[doc(hidden)]
-    fn restore_archive_entry(self, conn: &mut PgConnection, archive_id: i64)
-    -> Result<Self::Record>;
+    fn restore_archive_entry(
+        self,
+        conn: &mut PgConnection,
+        archive_id: i64,
+    ) -> Result<Self::Record>;
 }
 
 /// A table with a delete behaviour: soft for [`soft_deletable!`](crate::soft_deletable),
@@ -161,10 +164,7 @@ pub trait Lifecycle: diesel::Table + Copy {
     }
 
     /// The deleted rows, newest first, with when a purge will remove each.
-    fn trash(
-        self,
-        conn: &mut PgConnection,
-    ) -> Result<Vec<Trashed<<Self as SoftDeletable>::Record>>>
+    fn trash(self, conn: &mut PgConnection) -> Result<Vec<Trashed<<Self as SoftDeletable>::Record>>>
     where
         Self: SoftDeletable,
     {
@@ -516,6 +516,9 @@ mod tests {
         assert_eq!(display_name(r#""places""#), "places");
         assert_eq!(display_name(r#""app"."tasks""#), "app.tasks");
         assert_eq!(display_name(r#""app"."AuditNotes""#), r#"app."AuditNotes""#);
-        assert_eq!(display_name(r#""my schema"."a""b""#), r#""my schema"."a""b""#);
+        assert_eq!(
+            display_name(r#""my schema"."a""b""#),
+            r#""my schema"."a""b""#
+        );
     }
 }

@@ -1,0 +1,1128 @@
+-- The softview toolkit, revision 1: everything that turns a table with `deleted_at` into an
+-- `active_<table>` view. Install it from a migration of your own (`softview toolkit`), upgrade
+-- it with the script `softview toolkit --upgrade-from N` prints.
+--
+-- Schema `softview` holds the public API and nothing else; helpers, trigger functions and the
+-- catalog live in `softview_internal` and may change between revisions.
+--
+-- Public API (tests/integration/toolkit.rs keeps this list equal to what the schema holds):
+--   softview.version()                    the toolkit revision installed
+--   softview.enable(table)                table with deleted_at: view, delete trigger, catalog row
+--   softview.enable_dependent(table)      table without deleted_at whose rows hide with their parents
+--   softview.refresh(table)               re-create a view (and the views built on it) after ALTER TABLE
+--   softview.refresh_all()                the same for every enabled table, parents first
+--   softview.drop_views(table)            drop a view and the views built on it, before DROP/ALTER COLUMN
+--   softview.disable(table)               drop the view and forget the table
+--   softview.enabled_tables               view: the enabled tables, their views, keys and kinds
+--   softview.require_actor(table, on)     hard deletes of the table fail unless softview.actor is set
+--   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
+--   softview.archive_drift(id)            why an archived row no longer fits its table
+--   softview.restore_archived(id)         put an archived row back into its table
+--   softview.restore_transaction(xid)     put back every row one transaction deleted, parents first
+--   softview.prune_archive(age)           forget archived rows older than age
+--   softview.grace_period(table)          how long deleted rows wait before a purge
+--   softview.set_grace_period(table, interval)   the same, per table; NULL for the default
+--   softview.set_default_grace_period(interval)  the default (30 days to begin with)
+--   softview.purge_batch(table, n)        hard-delete up to n rows whose grace period is over
+--   softview.purgeable(table)             how many rows a purge would remove now
+--   softview.wake_worker()                start a waiting `softview worker` pass now
+--   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
+--   softview.restore_row(table, key)
+--   softview.hard_delete_row(table, key)
+--   softview.trash(table)                 deleted rows, newest first, with their purge time
+--   softview.index_check(table)           indexes that deleted rows fill or hold keys in
+--
+-- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
+-- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}.
+--
+-- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
+-- copied into softview.deleted_records with the transaction-local settings softview.actor and
+-- softview.reason (set_config(…, true)); an empty setting counts as unset.
+--
+-- Errors the toolkit raises have a fixed message prefix followed by the table they are about;
+-- the key involved is in DETAIL. `parent row is deleted` uses the SQLSTATE SV001.
+
+DO $$
+DECLARE
+    installed integer;
+BEGIN
+    IF current_setting('server_version_num')::int < 150000 THEN
+        RAISE EXCEPTION 'softview needs PostgreSQL 15 or later (security_invoker views); this server is %',
+            current_setting('server_version');
+    END IF;
+    IF to_regnamespace('softview') IS NOT NULL THEN
+        IF to_regprocedure('softview.version()') IS NOT NULL THEN
+            EXECUTE 'SELECT softview.version()' INTO installed;
+        END IF;
+        RAISE EXCEPTION 'the softview toolkit is already installed (revision %)', coalesce(installed::text, 'unknown')
+            USING ERRCODE = 'duplicate_schema',
+                  HINT = 'upgrade it with the script `softview toolkit --upgrade-from <revision>` prints';
+    END IF;
+END
+$$;
+
+CREATE SCHEMA softview;
+COMMENT ON SCHEMA softview IS 'softview toolkit: the public API (active_* views over soft-deletable tables)';
+CREATE SCHEMA softview_internal;
+COMMENT ON SCHEMA softview_internal IS 'softview toolkit: helpers, trigger functions and the catalog; not an API';
+
+CREATE FUNCTION softview.version() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
+
+-- The catalog (one row per enabled table, the settings) and the archive of hard deletes.
+
+-- One row per enabled table. `position` is the enable order: a table's view only filters on
+-- parents enabled before it, which keeps view dependencies acyclic (store <-> staff in Pagila).
+CREATE TABLE softview_internal.tables (
+    relation regclass PRIMARY KEY,
+    position bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    soft_deletable boolean NOT NULL,
+    saved_view_acl aclitem[],
+    require_actor boolean NOT NULL DEFAULT false,
+    grace_period interval CHECK (grace_period >= interval '0'),
+    enabled_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN softview_internal.tables.grace_period IS 'how long deleted rows wait before a purge; NULL for the default';
+COMMENT ON COLUMN softview_internal.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
+
+CREATE TABLE softview_internal.settings (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    default_grace_period interval NOT NULL DEFAULT interval '30 days'
+        CHECK (default_grace_period >= interval '0')
+);
+INSERT INTO softview_internal.settings DEFAULT VALUES;
+COMMENT ON COLUMN softview_internal.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
+COMMENT ON COLUMN softview_internal.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
+
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why.
+CREATE TABLE softview.deleted_records (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    row_data jsonb NOT NULL,
+    archived_at timestamptz NOT NULL DEFAULT now(),
+    actor text,
+    reason text,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint
+);
+COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
+COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+-- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
+-- pruning at a fraction of a B-tree's cost on every archived row.
+CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
+
+-- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
+-- transaction on the same connection reads '' rather than NULL.
+CREATE FUNCTION softview_internal.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.actor', true), '') $$;
+
+CREATE FUNCTION softview_internal.current_reason() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.reason', true), '') $$;
+
+-- Names, keys and foreign keys of enabled tables, read from the system catalogs.
+
+-- Quoted, schema-qualified names, independent of search_path.
+CREATE FUNCTION softview_internal.qualified_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+CREATE FUNCTION softview_internal.view_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, 'active_' || c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+-- Live columns of a relation, in table order.
+CREATE FUNCTION softview_internal.columns(rel regclass) RETURNS SETOF name
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT attname FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped
+    ORDER BY attnum
+$$;
+
+CREATE FUNCTION softview_internal.primary_key(rel regclass) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT a.attname
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = rel AND i.indisprimary
+        ORDER BY k.n)
+$$;
+
+-- The foreign keys from `rel` to enabled tables that were enabled before it: the parents whose
+-- visibility a row of `rel` follows.
+CREATE FUNCTION softview_internal.parents(rel regclass)
+RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT c.conname,
+           c.confrelid::regclass,
+           array(SELECT a.attname
+                 FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           array(SELECT a.attname
+                 FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           EXISTS (SELECT 1
+                   FROM unnest(c.conkey) AS k(attnum)
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                   WHERE NOT a.attnotnull)
+    FROM pg_constraint c
+    JOIN softview_internal.tables p ON p.relation = c.confrelid
+    WHERE c.contype = 'f'
+      AND c.conrelid = rel
+      AND c.confrelid <> rel
+      AND p.position < coalesce((SELECT t.position FROM softview_internal.tables t WHERE t.relation = rel),
+                                9223372036854775807)
+    ORDER BY c.conname
+$$;
+
+-- `a = (row).a AND b = (row).b` for the given columns; `row_ref` is the row expression.
+CREATE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text, right_columns name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT string_agg(format('%s%I = %s.%I', left_alias, l, row_ref, r), ' AND ' ORDER BY n)
+    FROM unnest(left_columns, right_columns) WITH ORDINALITY AS u(l, r, n)
+$$;
+
+-- Making, refreshing and dropping the active_* views, and enabling tables.
+
+-- The view's query: the table's columns, rows that are not deleted, and whose parents (by
+-- their own active views, so hiding cascades through any depth) are visible.
+CREATE FUNCTION softview_internal.view_query(rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+    columns text;
+    conditions text[] := '{}';
+    p record;
+    exists_parent text;
+BEGIN
+    SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview_internal.columns(rel) AS c;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        conditions := conditions || 't.deleted_at IS NULL'::text;
+    END IF;
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns));
+        IF p.nullable THEN
+            exists_parent := format('(%s OR %s)',
+                (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+                exists_parent);
+        END IF;
+        conditions := conditions || exists_parent;
+    END LOOP;
+    RETURN format('SELECT %s FROM %s t WHERE %s',
+        columns, softview_internal.qualified_name(rel), array_to_string(conditions, ' AND '));
+END
+$$;
+
+-- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
+-- any grants saved by drop_views.
+CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    view_name text := softview_internal.view_name(rel);
+    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel));
+    saved aclitem[];
+    col record;
+    grant_row record;
+BEGIN
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
+        view_name, softview_internal.view_query(rel));
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
+        format('live rows of %s (managed by softview; re-create with softview.refresh)',
+               softview_internal.qualified_name(rel)));
+
+    -- DELETE through the view soft-deletes (or, for a dependent without deleted_at, removes).
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION softview_internal.on_view_delete(%L)',
+        view_name, softview_internal.qualified_name(rel));
+
+    -- The view probes each parent's live keys; a partial index on them answers from the
+    -- index alone, without visiting the parent's rows.
+    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
+               JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
+    LOOP
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NULL',
+            left((SELECT relname FROM pg_class WHERE oid = col.parent), 50) || '_live_keys',
+            softview_internal.qualified_name(col.parent),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+    END LOOP;
+
+    IF has_parents THEN
+        -- Writes through the view check that the parents are live, so no write through it can
+        -- create a row the view would then hide. NEW only carries defaults the view declares.
+        FOR col IN
+            SELECT a.attname, a.attidentity, pg_get_expr(d.adbin, d.adrelid) AS default_expr
+            FROM pg_attribute a
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND (d.adbin IS NOT NULL OR a.attidentity <> '')
+        LOOP
+            EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view_name, col.attname,
+                CASE WHEN col.attidentity <> ''
+                     THEN format('nextval(%L::regclass)',
+                                 pg_get_serial_sequence(softview_internal.qualified_name(rel), col.attname))
+                     ELSE col.default_expr END);
+        END LOOP;
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_insert INSTEAD OF INSERT ON %s
+                        FOR EACH ROW EXECUTE FUNCTION softview_internal.on_view_insert(%L)',
+            view_name, softview_internal.qualified_name(rel));
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_update INSTEAD OF UPDATE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION softview_internal.on_view_update(%L)',
+            view_name, softview_internal.qualified_name(rel));
+    END IF;
+
+    SELECT saved_view_acl INTO saved FROM softview_internal.tables WHERE relation = rel;
+    FOR grant_row IN
+        SELECT a.grantee, a.privilege_type, a.is_grantable
+        FROM aclexplode(saved) AS a
+        WHERE saved IS NOT NULL AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = rel)
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', grant_row.privilege_type, view_name,
+            CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                 ELSE quote_ident(pg_get_userbyid(grant_row.grantee)) END,
+            CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    UPDATE softview_internal.tables SET saved_view_acl = NULL WHERE relation = rel;
+    RETURN view_name::regclass;
+END
+$$;
+
+CREATE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot enable %: it is not a table', rel
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
+        RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'softview identifies rows by primary key in its triggers and archive';
+    END IF;
+END
+$$;
+
+-- Enables a table that has `deleted_at timestamptz`: creates active_<table>, whose DELETE
+-- soft-deletes. Calling it again re-creates the view. Returns the view.
+CREATE FUNCTION softview.enable(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    deleted_at_type text;
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    SELECT format_type(atttypid, atttypmod) INTO deleted_at_type
+    FROM pg_attribute
+    WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped;
+    IF deleted_at_type IS NULL THEN
+        RAISE EXCEPTION 'cannot enable %: it has no column deleted_at', rel
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('ALTER TABLE %s ADD COLUMN deleted_at timestamptz; a table whose rows only hide with their parents takes softview.enable_dependent', rel);
+    ELSIF deleted_at_type <> 'timestamp with time zone' THEN
+        RAISE EXCEPTION 'cannot enable %: column deleted_at is %, not timestamptz', rel, deleted_at_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    INSERT INTO softview_internal.tables (relation, soft_deletable) VALUES (rel, true)
+    ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
+    -- The trash, newest first, and the purge, oldest first, read deleted rows by deleted_at.
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (deleted_at) WHERE deleted_at IS NOT NULL',
+        left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash', softview_internal.qualified_name(rel));
+    PERFORM softview_internal.install_archive(rel);
+    RETURN softview_internal.install_view(rel);
+END
+$$;
+
+-- Enables a table without deleted_at (a link such as Pagila's film_actor) whose rows are hidden
+-- whenever one of its enabled parents is; DELETE through its view removes the row.
+CREATE FUNCTION softview.enable_dependent(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.parents(rel)) THEN
+        RAISE EXCEPTION 'cannot enable % as a dependent: it has no foreign key to an enabled table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'enable its parents first, or add deleted_at and use softview.enable';
+    END IF;
+    INSERT INTO softview_internal.tables (relation, soft_deletable)
+    VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped))
+    ON CONFLICT (relation) DO NOTHING;
+    PERFORM softview_internal.install_archive(rel);
+    RETURN softview_internal.install_view(rel);
+END
+$$;
+
+-- `rel` and every enabled table whose view is built on its view, in enable order.
+CREATE FUNCTION softview_internal.with_dependents(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT AS $$
+    WITH RECURSIVE family(relation) AS (
+        SELECT rel
+        UNION
+        SELECT t.relation
+        FROM family f
+        JOIN softview_internal.tables t ON t.relation <> f.relation
+        WHERE EXISTS (SELECT 1 FROM softview_internal.parents(t.relation) p WHERE p.parent = f.relation)
+    )
+    SELECT f.relation FROM family f JOIN softview_internal.tables t USING (relation) ORDER BY t.position
+$$;
+
+-- Drops the view of `rel` and the softview views built on it, keeping their grants for the
+-- next refresh. Refuses, naming them, when views not made by softview depend on them.
+CREATE FUNCTION softview.drop_views(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    family regclass[];
+    views oid[];
+    foreign_dependents text;
+    member regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    family := array(SELECT softview_internal.with_dependents(rel));
+    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
+                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass
+      AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid = ANY (views)
+      AND r.ev_class <> ALL (views);
+    IF foreign_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'drop those views first and create them again after softview.refresh';
+    END IF;
+    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
+        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+            UPDATE softview_internal.tables
+            SET saved_view_acl = (SELECT relacl FROM pg_class
+                                  WHERE oid = to_regclass(softview_internal.view_name(member)))
+            WHERE relation = member;
+            EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Re-creates the view of `rel` and the views built on it after the table changed. Columns
+-- added to the table are appended in place (grants, triggers and other dependents stay);
+-- when the column list changed otherwise, the views are dropped and re-created.
+CREATE FUNCTION softview.refresh(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    member regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    PERFORM softview_internal.install_archive(rel);
+    BEGIN
+        FOR member IN SELECT softview_internal.with_dependents(rel) LOOP
+            PERFORM softview_internal.install_view(member);
+        END LOOP;
+    EXCEPTION WHEN invalid_table_definition THEN
+        -- CREATE OR REPLACE VIEW cannot drop, rename or retype columns.
+        PERFORM softview.drop_views(rel);
+        FOR member IN SELECT softview_internal.with_dependents(rel) LOOP
+            PERFORM softview_internal.install_view(member);
+        END LOOP;
+    END;
+END
+$$;
+
+CREATE FUNCTION softview.refresh_all() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    member regclass;
+BEGIN
+    FOR member IN SELECT relation FROM softview_internal.tables ORDER BY position LOOP
+        PERFORM softview.refresh(member);
+    END LOOP;
+END
+$$;
+
+-- Drops the view of `rel` (refusing while other enabled tables build on it) and forgets it.
+CREATE FUNCTION softview.disable(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    dependents text;
+BEGIN
+    SELECT string_agg(d::text, ', ') INTO dependents
+    FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot disable %: the views of % are built on it', rel, dependents
+            USING ERRCODE = 'dependent_objects_still_exist', HINT = 'disable those tables first';
+    END IF;
+    PERFORM softview.drop_views(rel);
+    EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
+    EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    DELETE FROM softview_internal.tables WHERE relation = rel;
+END
+$$;
+
+-- Enabled tables as the generator and the command line see them.
+CREATE VIEW softview.enabled_tables AS
+SELECT t.relation,
+       n.nspname AS schema_name,
+       c.relname AS table_name,
+       'active_' || c.relname AS view_name,
+       t.soft_deletable,
+       softview_internal.primary_key(t.relation) AS primary_key,
+       CASE (SELECT count(*) FROM softview_internal.parents(t.relation))
+           WHEN 0 THEN 'table' WHEN 1 THEN 'child' ELSE 'link' END AS kind,
+       t.position
+FROM softview_internal.tables t
+JOIN pg_class c ON c.oid = t.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace;
+
+-- The INSTEAD OF triggers of the views: DELETE soft-deletes, writes check their parents.
+
+-- Raises when a row written through a view refers to a parent that is missing or deleted.
+CREATE FUNCTION softview_internal.check_parents(rel regclass, written anyelement) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    state text;
+    key_text text;
+BEGIN
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        EXECUTE format(
+            'SELECT CASE WHEN %s THEN ''unset''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''live''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''deleted''
+                         ELSE ''missing'' END,
+                    format(''(%s)=(%%s)'', concat_ws('', '', %s))',
+            (SELECT string_agg(format('($1).%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.qualified_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c),
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(p.child_columns) AS c))
+        INTO state, key_text
+        USING written;
+        IF state = 'deleted' THEN
+            RAISE EXCEPTION 'parent row is deleted: %', softview_internal.qualified_name(p.parent)
+                USING ERRCODE = 'SV001',
+                      DETAIL = format('Key %s.', key_text),
+                      HINT = format('%s refers to it through %s; restore the parent first',
+                                    softview_internal.qualified_name(rel), p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = p.parent),
+                      SCHEMA = (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+                                WHERE c.oid = p.parent),
+                      CONSTRAINT = p.constraint_name;
+        ELSIF state = 'missing' THEN
+            RAISE EXCEPTION 'parent row does not exist: %', softview_internal.qualified_name(p.parent)
+                USING ERRCODE = 'foreign_key_violation',
+                      DETAIL = format('Key %s is not present in table %s.', key_text,
+                                      softview_internal.qualified_name(p.parent)),
+                      HINT = format('%s refers to it through %s', softview_internal.qualified_name(rel),
+                                    p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = rel),
+                      CONSTRAINT = p.constraint_name;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Columns a trigger may write: the view's columns less generated ones.
+CREATE FUNCTION softview_internal.writable_columns(view_rel regclass, rel regclass, for_update boolean)
+RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT v.attname
+        FROM pg_attribute v
+        JOIN pg_attribute t ON t.attrelid = rel AND t.attname = v.attname AND NOT t.attisdropped
+        WHERE v.attrelid = view_rel AND v.attnum > 0 AND NOT v.attisdropped
+          AND t.attgenerated = ''
+          AND NOT (for_update AND t.attidentity = 'a')
+        ORDER BY v.attnum)
+$$;
+
+CREATE FUNCTION softview_internal.on_view_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    key name[] := softview_internal.primary_key(rel);
+BEGIN
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        EXECUTE format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL',
+            softview_internal.qualified_name(rel), softview_internal.match_columns('', key, '($1)', key))
+        USING OLD;
+    ELSE
+        EXECUTE format('DELETE FROM %s WHERE %s',
+            softview_internal.qualified_name(rel), softview_internal.match_columns('', key, '($1)', key))
+        USING OLD;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+-- INSERT through the view of a table with enabled parents. For a link (two or more parents)
+-- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
+CREATE FUNCTION softview_internal.on_view_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
+    columns name[] := softview_internal.writable_columns(TG_RELID, rel, false);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c);
+    all_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
+    link_columns name[];
+    key name[] := softview_internal.primary_key(rel);
+    existing_match text;
+    written record;
+BEGIN
+    PERFORM softview_internal.check_parents(rel, NEW);
+    IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
+        existing_match := softview_internal.match_columns('', link_columns, '($1)', link_columns);
+        IF soft_deletable THEN
+            EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                              (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                               AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                               ORDER BY deleted_at DESC LIMIT 1)
+                            RETURNING %s',
+                softview_internal.qualified_name(rel),
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
+                softview_internal.qualified_name(rel), existing_match,
+                softview_internal.qualified_name(rel), existing_match,
+                all_columns)
+            INTO written USING NEW;
+            IF written IS NOT NULL THEN
+                NEW := written;
+                RETURN NEW;
+            END IF;
+        END IF;
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s ON CONFLICT DO NOTHING RETURNING %s',
+            softview_internal.qualified_name(rel), column_list,
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
+            all_columns)
+        INTO written USING NEW;
+        IF written IS NULL THEN
+            EXECUTE format('SELECT %s FROM %s WHERE %s%s',
+                all_columns, softview_internal.qualified_name(rel), existing_match,
+                CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
+            INTO written USING NEW;
+            IF written IS NULL THEN
+                RAISE EXCEPTION 'duplicate key value violates a unique constraint of %', softview_internal.qualified_name(rel)
+                    USING ERRCODE = 'unique_violation';
+            END IF;
+        END IF;
+    ELSE
+        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s RETURNING %s',
+            softview_internal.qualified_name(rel), column_list,
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
+            all_columns)
+        INTO written USING NEW;
+    END IF;
+    NEW := written;
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION softview_internal.on_view_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    columns name[] := softview_internal.writable_columns(TG_RELID, rel, true);
+    key name[] := softview_internal.primary_key(rel);
+    written record;
+BEGIN
+    PERFORM softview_internal.check_parents(rel, NEW);
+    EXECUTE format('UPDATE %s SET %s WHERE %s RETURNING %s',
+        softview_internal.qualified_name(rel),
+        (SELECT string_agg(format('%I = ($1).%I', c, c), ', ') FROM unnest(columns) AS c),
+        softview_internal.match_columns('', key, '($2)', key),
+        (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c))
+    INTO written USING NEW, OLD;
+    NEW := written;
+    RETURN NEW;
+END
+$$;
+
+-- The archive: hard deletes copied with who and why, restores from it, pruning.
+
+-- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
+-- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
+-- columns, and whether an actor is required (install_archive keeps them current).
+CREATE FUNCTION softview_internal.archive_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    actor text := softview_internal.current_actor();
+BEGIN
+    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: %', TG_ARGV[0]
+            USING ERRCODE = 'SV002',
+                  DETAIL = 'Hard deletes from this table need softview.actor.',
+                  HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
+    END IF;
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
+    SELECT TG_ARGV[0],
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+           r, actor, softview_internal.current_reason()
+    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
+    PERFORM pg_notify('softview', json_build_object(
+                'table', TG_ARGV[0],
+                'key', (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+                'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
+                                  THEN 'purge' ELSE 'hard_delete' END,
+                'at', clock_timestamp())::text)
+    FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    RETURN NULL;
+END
+$$;
+
+-- Announces a soft delete or a restore (a change of deleted_at) on channel `softview`.
+CREATE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('softview', json_build_object(
+        'table', TG_ARGV[0],
+        'key', (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+        'operation', CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END,
+        'at', clock_timestamp())::text);
+    RETURN NULL;
+END
+$$;
+
+-- The triggers on the base table: the archive of hard deletes, and the announcements.
+CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                    REFERENCING OLD TABLE AS gone
+                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
+        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text,
+        (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
+                        FOR EACH ROW
+                        WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
+                        EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L)',
+            softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    PERFORM softview_internal.install_archive(rel);
+END
+$$;
+
+-- Why an archived row cannot go back into its table as it is now, one row per problem.
+CREATE FUNCTION softview.archive_drift(archive_id bigint)
+RETURNS TABLE (column_name text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    field record;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    IF rel IS NULL THEN
+        column_name := NULL;
+        problem := format('table %s no longer exists', archived.table_name);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR field IN SELECT key, value FROM jsonb_each(archived.row_data) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                       WHERE attrelid = rel AND attname = field.key AND attnum > 0 AND NOT attisdropped) THEN
+            column_name := field.key;
+            problem := 'the column no longer exists';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('SELECT (jsonb_populate_record(NULL::%s, jsonb_build_object(%L, $1))).%I',
+                           softview_internal.qualified_name(rel), field.key, field.key)
+            USING field.value;
+        EXCEPTION WHEN OTHERS THEN
+            column_name := field.key;
+            problem := format('the value %s does not fit type %s (%s)', field.value,
+                (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                 WHERE attrelid = rel AND attname = field.key), SQLERRM);
+            RETURN NEXT;
+        END;
+    END LOOP;
+    FOR field IN
+        SELECT a.attname FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+          AND d.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = ''
+          AND NOT archived.row_data ? a.attname
+    LOOP
+        column_name := field.attname;
+        problem := 'the column is NOT NULL without a default and the archived row has no value for it';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- Raises SV003, naming the column, when an archived row no longer fits its table.
+CREATE FUNCTION softview_internal.check_archive_drift(archive_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    drift record;
+BEGIN
+    SELECT * INTO drift FROM softview.archive_drift(archive_id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'archived row no longer fits its table: %',
+            (SELECT table_name FROM softview.deleted_records WHERE id = archive_id)
+            USING ERRCODE = 'SV003', COLUMN = coalesce(drift.column_name, ''),
+                  DETAIL = format('Archived row %s: %s', archive_id,
+                                  coalesce(format('column %s: ', drift.column_name), '') || drift.problem);
+    END IF;
+END
+$$;
+
+-- Puts an archived row back into its table and removes it from the archive; returns the row.
+CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    columns text;
+BEGIN
+    PERFORM softview_internal.check_archive_drift(archive_id);
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id FOR UPDATE;
+    rel := archived.table_name::regclass;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND archived.row_data ? attname;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
+                   softview_internal.qualified_name(rel), columns, columns, softview_internal.qualified_name(rel))
+    USING archived.row_data;
+    DELETE FROM softview.deleted_records WHERE id = archive_id;
+    RETURN archived.row_data;
+END
+$$;
+
+-- Restores every row one transaction deleted, parents before children; returns how many.
+CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived record;
+    restored bigint := 0;
+BEGIN
+    FOR archived IN
+        SELECT d.id
+        FROM softview.deleted_records d
+        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        WHERE d.transaction_id = deleting_transaction
+        ORDER BY t.position NULLS LAST, d.id
+    LOOP
+        PERFORM softview.restore_archived(archived.id);
+        restored := restored + 1;
+    END LOOP;
+    RETURN restored;
+END
+$$;
+
+CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    pruned bigint;
+BEGIN
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'prune_archive needs a non-negative age, got %', older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM softview.deleted_records WHERE archived_at < now() - older_than;
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+    RETURN pruned;
+END
+$$;
+
+-- The lifecycle of one row by a text key, for psql and the command line.
+
+-- Row operations by key, for psql and the `softview` command. A key is given as text, one
+-- element per primary-key column, and cast to each column's type.
+CREATE FUNCTION softview_internal.key_condition(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    columns name[] := softview_internal.primary_key(rel);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    IF cardinality(key) IS DISTINCT FROM cardinality(columns) THEN
+        RAISE EXCEPTION 'bad key for %: expected % value(s) for (%), got %', rel,
+            cardinality(columns), array_to_string(columns, ', '), coalesce(cardinality(key), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+                                     (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                      WHERE attrelid = rel AND attname = c)), ' AND ')
+            FROM unnest(columns, key) AS u(c, v));
+END
+$$;
+
+CREATE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT coalesce((SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel), false) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION softview_internal.raise_row_not_found(rel regclass, key text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'row not found: %', softview_internal.qualified_name(rel)
+        USING ERRCODE = 'no_data_found',
+              DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                              array_to_string(key, ', '));
+END
+$$;
+
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
+CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    EXECUTE format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), condition) INTO result;
+    IF result IS NULL THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel), condition)
+        INTO result;
+    END IF;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- Restores one soft-deleted row. A live or missing row is an error, and so is a unique key
+-- now held by a live row (23505, naming the key). Returns the row.
+CREATE FUNCTION softview.restore_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+    INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    ELSIF result->>'deleted_at' IS NULL THEN
+        RAISE EXCEPTION 'row is not deleted: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'SV004',
+                  DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                                  array_to_string(key, ', '));
+    END IF;
+    EXECUTE format('UPDATE %s t SET deleted_at = NULL WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), condition) INTO result;
+    RETURN result;
+END
+$$;
+
+-- Deletes one row for good (the archive trigger keeps a copy). Returns the row.
+CREATE FUNCTION softview.hard_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('DELETE FROM %s t WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), softview_internal.key_condition(rel, key)) INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- The deleted rows of a table, newest first, with when a purge will remove them.
+CREATE FUNCTION softview.trash(rel regclass)
+RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, purge_at timestamptz, row_data jsonb)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY EXECUTE format(
+        'SELECT jsonb_build_object(%s), t.deleted_at, t.deleted_at + $1, to_jsonb(t) FROM %s t
+         WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC',
+        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview_internal.primary_key(rel)) AS k),
+        softview_internal.qualified_name(rel))
+    USING softview.grace_period(rel);
+END
+$$;
+
+
+-- Grace periods and the purge of rows deleted longer ago than theirs.
+
+-- How long deleted rows of `rel` wait before a purge: its own grace period or the default.
+CREATE FUNCTION softview.grace_period(rel regclass) RETURNS interval
+LANGUAGE plpgsql STABLE STRICT AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN (SELECT coalesce(t.grace_period, s.default_grace_period)
+            FROM softview_internal.tables t CROSS JOIN softview_internal.settings s
+            WHERE t.relation = rel);
+END
+$$;
+
+-- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
+CREATE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    IF grace < interval '0' THEN
+        RAISE EXCEPTION 'a grace period must not be negative, got %', grace
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview_internal.tables SET grace_period = grace WHERE relation = rel;
+END
+$$;
+
+CREATE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF grace IS NULL OR grace < interval '0' THEN
+        RAISE EXCEPTION 'a grace period must not be negative, got %', coalesce(grace::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview_internal.settings SET default_grace_period = grace;
+END
+$$;
+
+
+-- Soft-deletable tables in the order a purge takes them: children before parents.
+CREATE FUNCTION softview_internal.purge_order() RETURNS SETOF regclass
+LANGUAGE sql STABLE AS $$
+    SELECT relation FROM softview_internal.tables WHERE soft_deletable ORDER BY position DESC
+$$;
+
+-- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
+-- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
+-- foreign key (those wait until their children are gone).
+CREATE FUNCTION softview_internal.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
+                                          selected text DEFAULT '1') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    age interval := coalesce(older_than, softview.grace_period(rel));
+    held text;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    IF age < interval '0' THEN
+        RAISE EXCEPTION 'the age to purge from must not be negative, got %', age
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                             softview_internal.qualified_name(c.conrelid),
+                             softview_internal.match_columns('x.', child.cols, 'c', parent.cols)), '')
+    INTO held
+    FROM pg_constraint c
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS child
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
+    WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
+    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
+        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
+END
+$$;
+
+-- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
+-- skipping rows another transaction holds (a restore, another purge). Returns how many.
+-- Run each batch in a transaction of its own.
+CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    purged bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM set_config('softview.actor', coalesce(softview_internal.current_actor(), 'softview purge'), true);
+    PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
+        format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
+    PERFORM set_config('softview.operation', 'purge', true);
+    -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
+    EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
+        softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.operation', '', true);
+    RETURN purged;
+END
+$$;
+
+-- How many rows of `rel` a purge would remove now (for a dry run).
+CREATE FUNCTION softview.purgeable(rel regclass, older_than interval DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM (%s) AS candidates', softview_internal.purge_candidates(rel, older_than))
+    INTO n;
+    RETURN n;
+END
+$$;
+
+-- Wakes a waiting `softview worker` before its interval is over.
+CREATE FUNCTION softview.wake_worker() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
+
+
+-- Which indexes of an enabled table deleted rows spoil.
+
+-- The indexes of an enabled table that do not serve live rows well: unique indexes that deleted
+-- rows still hold keys in, and indexes that deleted rows fill. The primary key and the trash
+-- index (deleted rows by deleted_at) are meant to cover every row and are not listed.
+CREATE FUNCTION softview.index_check(rel regclass)
+RETURNS TABLE (index_name text, definition text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY
+    SELECT i.indexrelid::regclass::text,
+           pg_get_indexdef(i.indexrelid),
+           CASE WHEN i.indisunique
+                THEN 'unique across deleted rows: a deleted row keeps its key; add WHERE deleted_at IS NULL'
+                ELSE 'not partial: deleted rows fill it and slow live reads; add WHERE deleted_at IS NULL'
+           END
+    FROM pg_index i
+    WHERE i.indrelid = rel
+      AND NOT i.indisprimary
+      AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NULL%'
+      AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NOT NULL%'
+    ORDER BY 1;
+END
+$$;

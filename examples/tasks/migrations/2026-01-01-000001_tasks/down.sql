@@ -1,0 +1,3 @@
+SELECT softview.disable('app."TaskNotes"');
+SELECT softview.disable('app.tasks');
+DROP SCHEMA app CASCADE;
