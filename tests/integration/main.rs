@@ -14,6 +14,8 @@ mod migrations;
 mod pitfall_docs;
 mod pitfalls;
 mod purge;
+mod real_world;
 mod refresh;
+mod toolkit;
 mod tour;
 mod views;
