@@ -4,6 +4,7 @@
 mod archive;
 mod bench_smoke;
 mod common;
+mod errors;
 mod events;
 mod generated;
 mod identifiers;
