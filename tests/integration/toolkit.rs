@@ -75,7 +75,7 @@ fn the_public_schema_holds_exactly_what_the_header_lists() {
         .lines()
         .take_while(|line| line.starts_with("--"))
         .filter_map(|line| line.strip_prefix("--   softview."))
-        .map(|entry| entry.split(|c: char| c == '(' || c == ' ').next().unwrap())
+        .map(|entry| entry.split(['(', ' ']).next().unwrap())
         .collect();
     let mut listed = header.clone();
     listed.sort_unstable();
