@@ -12,4 +12,4 @@ pub use context::as_actor;
 pub use typed::{Declared, Deletable, Filter, Lifecycle, Revivable, SoftDeletable, Trashed};
 
 #[doc(hidden)]
-pub use typed::{display_name, sql_name};
+pub use typed::{display_name, sql_name, table_label};

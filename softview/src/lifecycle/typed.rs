@@ -222,6 +222,11 @@ pub fn sql_name<T: QueryFragment<Pg>>(table: &T) -> String {
     }
 }
 
+/// The table's name for error messages: [`sql_name`] with quotes only where needed.
+pub fn table_label<T: QueryFragment<Pg>>(table: &T) -> String {
+    display_name(&sql_name(table))
+}
+
 /// `"app"."tasks"` as `app.tasks`: quotes stay only where a part needs them.
 pub fn display_name(sql_name: &str) -> String {
     let mut parts = Vec::new();
@@ -346,10 +351,10 @@ macro_rules! soft_deletable {
                         .for_update()
                         .first(conn)
                         .optional()?
-                        .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::display_name(&$crate::lifecycle::sql_name(&self)), &key))?;
+                        .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::table_label(&self), &key))?;
                     if deleted_at.is_none() {
                         return Err($crate::Error::NotDeleted {
-                            table: $crate::lifecycle::display_name(&$crate::lifecycle::sql_name(&self)),
+                            table: $crate::lifecycle::table_label(&self),
                             key: format!("{key:?}"),
                             source: None,
                         });
@@ -386,7 +391,7 @@ macro_rules! soft_deletable {
                         .returning(<$record>::as_returning())
                         .get_result(conn)
                         .optional()?
-                        .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::display_name(&$crate::lifecycle::sql_name(&self)), &key))
+                        .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::table_label(&self), &key))
                 })
             }
 
@@ -400,7 +405,7 @@ macro_rules! soft_deletable {
                     .select(<$record>::as_select())
                     .first(conn)
                     .optional()?
-                    .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::display_name(&$crate::lifecycle::sql_name(&self)), &key))
+                    .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::table_label(&self), &key))
             }
 
             fn load_trash(
