@@ -68,6 +68,28 @@ fn schema_prints_what_the_example_views_rs_holds() {
 }
 
 #[test]
+fn schema_names_the_schemas_it_was_told_to_skip() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE SCHEMA app;
+         CREATE TABLE app.tasks (id bigint PRIMARY KEY, deleted_at timestamptz);
+         SELECT softview.enable('app.tasks');",
+    );
+    let url = Some(database.url());
+    let (code, stdout, stderr) = run_softview(url, &["schema", "--schema", "public"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "softview schema: skipped schemas with enabled tables: app"
+    );
+    assert!(!stdout.contains("pub mod app"), "{stdout}");
+    let (_, stdout, stderr) = run_softview(url, &["schema"]);
+    assert_eq!(stderr, "");
+    assert!(stdout.contains("pub mod app {"), "{stdout}");
+}
+
+#[test]
 fn errors_print_one_line_and_exit_non_zero() {
     let (code, _, stderr) = run_softview(
         None,

@@ -127,6 +127,34 @@ fn a_table_that_requires_an_actor_refuses_anonymous_hard_deletes() {
     assert_eq!(state, "SV002");
 }
 
+/// An archived row that fits the table but not the record model (the JSON was changed) is
+/// refused with serde's reason, and stays in the archive.
+#[test]
+fn an_archived_row_the_record_model_cannot_read_is_refused_and_kept() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "DELETE FROM reviews WHERE id = 2");
+    exec(
+        &mut conn,
+        "UPDATE softview.deleted_records SET row_data = jsonb_set(row_data, '{body}', '5')",
+    );
+    let entry = archive::list(&mut conn, Some("reviews"), 1)
+        .unwrap()
+        .remove(0);
+    match reviews::table.restore_archived(&mut conn, entry.id) {
+        Err(error @ Error::ArchiveDecode { .. }) => {
+            let reason = std::error::Error::source(&error).unwrap().to_string();
+            assert!(reason.contains("expected a string"), "{reason}");
+        }
+        other => panic!("expected ArchiveDecode, got {other:?}"),
+    }
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        1
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 1);
+}
+
 #[test]
 fn an_archived_row_is_restored_typed_and_leaves_the_archive() {
     let (_db, mut conn) = db();
