@@ -1,16 +1,19 @@
 -- The catalog (one row per enabled table, the settings) and the archive of hard deletes.
 
--- One row per enabled table. `position` is the enable order: a table's view only filters on
--- parents enabled before it, which keeps view dependencies acyclic (store <-> staff in Pagila).
+-- One row per enabled table. A table's view filters on the parents placed before it in
+-- `position`, which keeps view dependencies acyclic; softview_internal.sort_tables sets it.
 CREATE TABLE softview_internal.tables (
     relation regclass PRIMARY KEY,
-    position bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    enable_order bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     soft_deletable boolean NOT NULL,
     saved_view_acl aclitem[],
     require_actor boolean NOT NULL DEFAULT false,
     grace_period interval CHECK (grace_period >= interval '0'),
-    enabled_at timestamptz NOT NULL DEFAULT now()
+    enabled_at timestamptz NOT NULL DEFAULT now(),
+    position bigint NOT NULL
 );
+COMMENT ON COLUMN softview_internal.tables.enable_order IS 'the order tables were enabled in; it breaks foreign-key cycles';
+COMMENT ON COLUMN softview_internal.tables.position IS 'parents before children, whatever the enable order; set by sort_tables';
 COMMENT ON COLUMN softview_internal.tables.grace_period IS 'how long deleted rows wait before a purge; NULL for the default';
 COMMENT ON COLUMN softview_internal.tables.soft_deletable IS 'the table has deleted_at; false for dependents that only hide with their parents';
 

@@ -34,8 +34,8 @@ LANGUAGE sql STABLE STRICT AS $$
         ORDER BY k.n)
 $$;
 
--- The foreign keys from `rel` to enabled tables that were enabled before it: the parents whose
--- visibility a row of `rel` follows.
+-- The foreign keys from `rel` to enabled tables placed before it (see sort_tables): the parents
+-- whose visibility a row of `rel` follows.
 CREATE FUNCTION softview_internal.parents(rel regclass)
 RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
 LANGUAGE sql STABLE STRICT AS $$

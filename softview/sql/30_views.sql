@@ -103,6 +103,70 @@ BEGIN
 END
 $$;
 
+-- Sets `position` so that every parent comes before the tables that reference it, whatever
+-- order they were enabled in. Foreign-key cycles (store <-> staff in Pagila) are broken by
+-- enable order: taking the tables in that order, a table's references to tables already taken
+-- are kept, and so are their references to it unless that would close a cycle.
+CREATE FUNCTION softview_internal.sort_tables() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- Foreign keys between two different enabled tables, as parallel arrays.
+    fk_children regclass[];
+    fk_parents regclass[];
+    kept_children regclass[] := '{}';
+    kept_parents regclass[] := '{}';
+    taken regclass[] := '{}';
+    ancestors regclass[];
+    found_parents regclass[];
+    found_children regclass[];
+    sorted regclass[] := '{}';
+    current regclass;
+BEGIN
+    SELECT coalesce(array_agg(child), '{}'), coalesce(array_agg(parent), '{}')
+    INTO fk_children, fk_parents
+    FROM (SELECT DISTINCT c.conrelid::regclass AS child, c.confrelid::regclass AS parent
+          FROM pg_constraint c
+          JOIN softview_internal.tables ct ON ct.relation = c.conrelid
+          JOIN softview_internal.tables pt ON pt.relation = c.confrelid
+          WHERE c.contype = 'f' AND c.conrelid <> c.confrelid) AS f;
+    FOR current IN SELECT relation FROM softview_internal.tables ORDER BY enable_order LOOP
+        found_parents := array(SELECT f.parent FROM unnest(fk_children, fk_parents) AS f(child, parent)
+                               WHERE f.child = current AND f.parent = ANY (taken));
+        kept_children := kept_children || array_fill(current, ARRAY[cardinality(found_parents)]);
+        kept_parents := kept_parents || found_parents;
+        ancestors := array(
+            WITH RECURSIVE up(relation) AS (
+                SELECT current
+                UNION
+                SELECT e.parent FROM up JOIN unnest(kept_children, kept_parents) AS e(child, parent)
+                                          ON e.child = up.relation
+            )
+            SELECT relation FROM up);
+        found_children := array(SELECT f.child FROM unnest(fk_children, fk_parents) AS f(child, parent)
+                                WHERE f.parent = current AND f.child = ANY (taken)
+                                  AND f.child <> ALL (ancestors));
+        kept_children := kept_children || found_children;
+        kept_parents := kept_parents || array_fill(current, ARRAY[cardinality(found_children)]);
+        taken := taken || current;
+    END LOOP;
+    -- Kahn's algorithm on the kept references, ties going to the table enabled first.
+    LOOP
+        SELECT t.relation INTO current
+        FROM softview_internal.tables t
+        WHERE t.relation <> ALL (sorted)
+          AND NOT EXISTS (SELECT 1 FROM unnest(kept_children, kept_parents) AS e(child, parent)
+                          WHERE e.child = t.relation AND e.parent <> ALL (sorted))
+        ORDER BY t.enable_order
+        LIMIT 1;
+        EXIT WHEN NOT FOUND;
+        sorted := sorted || current;
+    END LOOP;
+    UPDATE softview_internal.tables t SET position = s.n
+    FROM unnest(sorted) WITH ORDINALITY AS s(relation, n)
+    WHERE t.relation = s.relation AND t.position IS DISTINCT FROM s.n;
+END
+$$;
+
 CREATE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE STRICT AS $$
 BEGIN
@@ -115,6 +179,33 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'softview identifies rows by primary key in its triggers and archive';
     END IF;
+END
+$$;
+
+-- After `rel` joined the catalog: sorts it, then (re)creates the archive trigger, the view of
+-- `rel` and the views built on it. Tables enabled earlier that reference `rel` follow it from
+-- now on; a NOTICE names them, and those a foreign-key cycle keeps from following it.
+CREATE FUNCTION softview_internal.install_enabled(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    followed_before regclass[] := array(SELECT softview_internal.followers(rel));
+    member regclass;
+BEGIN
+    PERFORM softview_internal.sort_tables();
+    PERFORM softview.refresh(rel);
+    FOR member IN SELECT f FROM softview_internal.followers(rel) AS f WHERE f <> ALL (followed_before) LOOP
+        RAISE NOTICE 'the view of % now also hides rows whose row in % is deleted', member, rel;
+    END LOOP;
+    FOR member IN
+        SELECT DISTINCT c.conrelid::regclass
+        FROM pg_constraint c JOIN softview_internal.tables t ON t.relation = c.conrelid
+        WHERE c.contype = 'f' AND c.confrelid = rel AND c.conrelid <> rel
+          AND c.conrelid::regclass <> ALL (array(SELECT softview_internal.followers(rel)))
+    LOOP
+        RAISE NOTICE 'the view of % does not follow %: that would close a foreign-key cycle', member, rel
+            USING HINT = 'a cycle is broken by enable order: the table enabled first is the parent';
+    END LOOP;
+    RETURN softview_internal.view_name(rel)::regclass;
 END
 $$;
 
@@ -137,13 +228,13 @@ BEGIN
         RAISE EXCEPTION 'cannot enable %: column deleted_at is %, not timestamptz', rel, deleted_at_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    INSERT INTO softview_internal.tables (relation, soft_deletable) VALUES (rel, true)
+    INSERT INTO softview_internal.tables (relation, soft_deletable, position)
+    VALUES (rel, true, (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
     ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
     -- The trash, newest first, and the purge, oldest first, read deleted rows by deleted_at.
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (deleted_at) WHERE deleted_at IS NOT NULL',
         left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash', softview_internal.qualified_name(rel));
-    PERFORM softview_internal.install_archive(rel);
-    RETURN softview_internal.install_view(rel);
+    RETURN softview_internal.install_enabled(rel);
 END
 $$;
 
@@ -158,25 +249,31 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'enable its parents first, or add deleted_at and use softview.enable';
     END IF;
-    INSERT INTO softview_internal.tables (relation, soft_deletable)
+    INSERT INTO softview_internal.tables (relation, soft_deletable, position)
     VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
-                         WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped))
+                         WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped),
+            (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
     ON CONFLICT (relation) DO NOTHING;
-    PERFORM softview_internal.install_archive(rel);
-    RETURN softview_internal.install_view(rel);
+    RETURN softview_internal.install_enabled(rel);
 END
 $$;
 
--- `rel` and every enabled table whose view is built on its view, in enable order.
+-- The enabled tables whose views filter on the view of `rel` directly.
+CREATE FUNCTION softview_internal.followers(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT t.relation FROM softview_internal.tables t
+    WHERE t.relation <> rel
+      AND EXISTS (SELECT 1 FROM softview_internal.parents(t.relation) p WHERE p.parent = rel)
+    ORDER BY t.position
+$$;
+
+-- `rel` and every enabled table whose view is built on its view, parents first.
 CREATE FUNCTION softview_internal.with_dependents(rel regclass) RETURNS SETOF regclass
 LANGUAGE sql STABLE STRICT AS $$
     WITH RECURSIVE family(relation) AS (
         SELECT rel
         UNION
-        SELECT t.relation
-        FROM family f
-        JOIN softview_internal.tables t ON t.relation <> f.relation
-        WHERE EXISTS (SELECT 1 FROM softview_internal.parents(t.relation) p WHERE p.parent = f.relation)
+        SELECT follower FROM family f CROSS JOIN LATERAL softview_internal.followers(f.relation) AS follower
     )
     SELECT f.relation FROM family f JOIN softview_internal.tables t USING (relation) ORDER BY t.position
 $$;
@@ -247,11 +344,14 @@ BEGIN
 END
 $$;
 
+-- Sorts the catalog again and re-creates every view, parents first: the repair for views made
+-- in another order (by revision 1, which kept enable order).
 CREATE FUNCTION softview.refresh_all() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     member regclass;
 BEGIN
+    PERFORM softview_internal.sort_tables();
     FOR member IN SELECT relation FROM softview_internal.tables ORDER BY position LOOP
         PERFORM softview.refresh(member);
     END LOOP;

@@ -6,7 +6,7 @@ use softview::Error;
 use softview::toolkit::{self, Change};
 use softview_devdb::test_server;
 
-use crate::common::{exec, text};
+use crate::common::{count, exec, sql_error, text};
 
 /// An empty database of its own, dropped at the end.
 struct EmptyDatabase {
@@ -100,7 +100,7 @@ fn a_second_install_is_refused_and_install_or_upgrade_leaves_a_current_toolkit_a
     assert!(
         error
             .to_string()
-            .starts_with("the softview toolkit is already installed (revision 1)"),
+            .starts_with("the softview toolkit is already installed (revision 2)"),
         "{error}"
     );
     assert_eq!(
@@ -143,4 +143,256 @@ fn install_or_upgrade_installs_into_an_empty_database_and_refuses_a_newer_toolki
         toolkit::upgrade_sql(0),
         Err(Error::InvalidArgument(message)) if message.contains("no toolkit revision 0")
     ));
+}
+
+/// The install script of revision 1 exactly as it was released, to upgrade from.
+const REVISION_1_SQL: &str = include_str!("../fixtures/toolkit_revision_1.sql");
+
+/// Owners and their pets in schema `app`, the child enabled before its parent, with settings
+/// that an upgrade must keep: a grace period, a default grace period, a required actor.
+const CHILD_BEFORE_PARENT: &str = r#"
+    CREATE SCHEMA app;
+    CREATE TABLE app.owners (id int PRIMARY KEY, name text NOT NULL, deleted_at timestamptz);
+    CREATE TABLE app."Pets" (id int PRIMARY KEY, owner_id int NOT NULL REFERENCES app.owners (id),
+                             deleted_at timestamptz);
+    SELECT softview.enable('app."Pets"');
+    SELECT softview.enable('app.owners');
+    SELECT softview.set_grace_period('app."Pets"', interval '2 days');
+    SELECT softview.set_default_grace_period(interval '9 days');
+    SELECT softview.require_actor('app.owners', true);
+    INSERT INTO app.owners (id, name) VALUES (1, 'Ann'), (2, 'Bo');
+    INSERT INTO app."Pets" (id, owner_id) VALUES (1, 1), (2, 2);
+"#;
+
+/// Bo's pet hard-deleted by an admin (into the archive), then Ann soft-deleted.
+const DELETES: &str = r#"
+    BEGIN;
+    SELECT set_config('softview.actor', 'admin', true);
+    DELETE FROM app."Pets" WHERE id = 2;
+    COMMIT;
+    DELETE FROM app.active_owners WHERE id = 1;
+"#;
+
+/// Everything that defines the toolkit's two schemas, one line per object, sorted: relations,
+/// columns, constraints, indexes, view and function definitions, comments.
+fn toolkit_definition(conn: &mut PgConnection) -> String {
+    text(
+        conn,
+        "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('softview', 'softview_internal'))
+         SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+             SELECT format('relation %s %s %s', c.oid::regclass, c.relkind,
+                           obj_description(c.oid, 'pg_class')) AS line
+             FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('column %s.%s %s %s not null=%s identity=%s default=%s %s', c.oid::regclass,
+                           a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                           a.attidentity, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
+             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+             WHERE c.relnamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+             FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('view %s %s', c.oid::regclass, pg_get_viewdef(c.oid))
+             FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('function %s %s', pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc'))
+             FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
+             UNION ALL
+             SELECT format('schema %s %s', nspname, obj_description(oid, 'pg_namespace'))
+             FROM pg_namespace WHERE oid IN (SELECT oid FROM ns)
+         ) AS definition",
+    )
+    .unwrap()
+}
+
+/// The views, triggers and indexes softview made on the tables of schema `app`.
+fn app_definition(conn: &mut PgConnection) -> String {
+    text(
+        conn,
+        "SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+             SELECT format('view %s %s', c.oid::regclass, pg_get_viewdef(c.oid)) AS line
+             FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace = 'app'::regnamespace
+             UNION ALL
+             SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE c.relnamespace = 'app'::regnamespace AND NOT t.tgisinternal
+             UNION ALL
+             SELECT pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+             WHERE c.relnamespace = 'app'::regnamespace
+         ) AS definition",
+    )
+    .unwrap()
+}
+
+/// Fails naming the lines only one side has, which a plain `assert_eq!` would bury.
+fn assert_same_lines(upgraded: &str, fresh: &str) {
+    let only_in = |a: &str, b: &str| -> Vec<String> {
+        let b: Vec<&str> = b.lines().collect();
+        a.lines()
+            .filter(|l| !b.contains(l))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        (only_in(upgraded, fresh), only_in(fresh, upgraded)),
+        (Vec::new(), Vec::new()),
+        "(only after the upgrade, only in a fresh install)"
+    );
+    assert_eq!(upgraded, fresh);
+}
+
+fn catalog_rows(conn: &mut PgConnection) -> String {
+    text(
+        conn,
+        "SELECT string_agg(format('%s %s %s %s %s %s', relation, enable_order, position,
+                                  soft_deletable, require_actor, grace_period), '; ' ORDER BY position)
+         FROM softview_internal.tables",
+    )
+    .unwrap()
+}
+
+/// Revision 1 placed tables in enable order, so the view of a table enabled before a parent it
+/// references did not follow that parent: a pet of a soft-deleted owner stayed live.
+#[test]
+fn revision_1_leaves_a_child_enabled_before_its_parent_live_after_the_parent_is_deleted() {
+    let (_db, mut conn) = EmptyDatabase::new("rev1");
+    conn.batch_execute(REVISION_1_SQL).unwrap();
+    exec(&mut conn, CHILD_BEFORE_PARENT);
+    exec(&mut conn, DELETES);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM app.active_owners WHERE id = 1"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            r#"SELECT count(*) FROM app."active_Pets" WHERE owner_id = 1"#
+        ),
+        1
+    );
+}
+
+/// From revision 2 a table enabled before its parent follows it as soon as the parent is
+/// enabled, whatever the order.
+#[test]
+fn a_child_enabled_before_its_parent_follows_it_once_the_parent_is_enabled() {
+    let (_db, mut conn) = EmptyDatabase::new("rev2");
+    conn.batch_execute(toolkit::INSTALL_SQL).unwrap();
+    exec(&mut conn, CHILD_BEFORE_PARENT);
+    exec(&mut conn, DELETES);
+    assert_eq!(
+        count(
+            &mut conn,
+            r#"SELECT count(*) FROM app."active_Pets" WHERE owner_id = 1"#
+        ),
+        0
+    );
+    assert_eq!(
+        catalog_rows(&mut conn),
+        r#"app.owners 2 1 t t ; app."Pets" 1 2 t f 2 days"#
+    );
+    // Through the view, a pet cannot be moved to the deleted owner either.
+    let (state, message) = sql_error(
+        &mut conn,
+        r#"INSERT INTO app."active_Pets" (id, owner_id) VALUES (3, 1)"#,
+    );
+    assert_eq!(
+        (state.as_str(), message.as_str()),
+        ("SV001", "parent row is deleted: app.owners")
+    );
+}
+
+/// Revision 1 to 2: the step keeps the catalog's settings and the archive, repairs the view of
+/// the child enabled first, and leaves a database defined exactly as a fresh revision 2 one.
+#[test]
+fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() {
+    let (_old, mut upgraded) = EmptyDatabase::new("upgraded");
+    upgraded.batch_execute(REVISION_1_SQL).unwrap();
+    exec(&mut upgraded, CHILD_BEFORE_PARENT);
+    exec(&mut upgraded, DELETES);
+    let archive_before = text(
+        &mut upgraded,
+        "SELECT string_agg(format('%s %s %s %s', id, table_name, row_data, actor), '; ' ORDER BY id)
+         FROM softview.deleted_records",
+    );
+    assert_eq!(
+        toolkit::install_or_upgrade(&mut upgraded).unwrap(),
+        Change::Upgraded { from: 1 }
+    );
+    assert_eq!(
+        toolkit::installed_revision(&mut upgraded).unwrap(),
+        Some(toolkit::REVISION)
+    );
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT string_agg(format('%s %s %s %s', id, table_name, row_data, actor), '; ' ORDER BY id)
+             FROM softview.deleted_records"
+        ),
+        archive_before
+    );
+    assert_eq!(
+        archive_before.as_deref(),
+        Some(r#"1 app."Pets" {"id": 2, "owner_id": 2, "deleted_at": null} admin"#)
+    );
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT default_grace_period::text FROM softview_internal.settings"
+        )
+        .as_deref(),
+        Some("9 days")
+    );
+    assert_eq!(
+        count(
+            &mut upgraded,
+            r#"SELECT count(*) FROM app."active_Pets" WHERE owner_id = 1"#
+        ),
+        0,
+        "the upgrade re-creates the child's view so that it follows its parent"
+    );
+
+    let (_fresh, mut fresh) = EmptyDatabase::new("fresh");
+    fresh.batch_execute(toolkit::INSTALL_SQL).unwrap();
+    exec(&mut fresh, CHILD_BEFORE_PARENT);
+    assert_same_lines(
+        &toolkit_definition(&mut upgraded),
+        &toolkit_definition(&mut fresh),
+    );
+    assert_same_lines(&app_definition(&mut upgraded), &app_definition(&mut fresh));
+    assert_eq!(catalog_rows(&mut upgraded), catalog_rows(&mut fresh));
+
+    // The archived row comes back through the upgraded toolkit.
+    exec(&mut upgraded, "SELECT softview.restore_archived(1)");
+    assert_eq!(
+        count(&mut upgraded, r#"SELECT count(*) FROM app."active_Pets""#),
+        1
+    );
+}
+
+/// The step checks where it starts: on revision 2 it refuses and changes nothing.
+#[test]
+fn the_upgrade_step_refuses_a_database_at_another_revision() {
+    let (_db, mut conn) = EmptyDatabase::new("twice");
+    conn.batch_execute(toolkit::INSTALL_SQL).unwrap();
+    let step = toolkit::upgrade_sql(1).unwrap();
+    let (state, message) = sql_error(&mut conn, &step);
+    assert_eq!(state, "55000");
+    assert_eq!(
+        message,
+        "this step upgrades the softview toolkit from revision 1, but revision 2 is installed"
+    );
+    assert_eq!(toolkit::installed_revision(&mut conn).unwrap(), Some(2));
+    assert_eq!(
+        toolkit::upgrade_sql(toolkit::REVISION).unwrap(),
+        "",
+        "nothing to do from the current revision"
+    );
 }
