@@ -16,7 +16,9 @@ pub enum Error {
     /// The row asked for is not there.
     #[error("row not found: {table} {key}")]
     NotFound {
-        /// The table, schema-qualified where the toolkit raised it.
+        /// The table: schema-qualified (`public.places`) when the toolkit raised the error, as
+        /// the `table!` declaration names it (`places`, `app.tasks`) when the typed lifecycle
+        /// found no row itself.
         table: String,
         /// The key, as `(id)=(7)` from SQL or as the Rust value's `Debug`.
         key: String,
@@ -28,7 +30,7 @@ pub enum Error {
     /// A restore asked for a row that is not deleted.
     #[error("row is not deleted: {table} {key}")]
     NotDeleted {
-        /// The table.
+        /// The table, named as in [`Error::NotFound`].
         table: String,
         /// The key.
         key: String,
