@@ -290,6 +290,17 @@ impl Drop for Server {
     }
 }
 
+/// `runuser`, which root's PATH may lack when it has no sbin directory (a login shell's PATH
+/// usually has it; a CI job's or a container's may not).
+fn runuser() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join("runuser"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from("runuser"))
+}
+
 impl Throwaway {
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -299,7 +310,7 @@ impl Throwaway {
     fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         if self.as_postgres_user {
-            let mut command = Command::new("runuser");
+            let mut command = Command::new(runuser());
             command.args(["-u", "postgres", "--"]).arg(path);
             command
         } else {
@@ -318,7 +329,10 @@ impl Throwaway {
             .output()
             .map_err(|e| Error::ServerStart {
                 step,
-                output: e.to_string(),
+                output: format!(
+                    "cannot run {}: {e}",
+                    command.get_program().to_string_lossy()
+                ),
             })?;
         if status.success() {
             return Ok(());
@@ -343,9 +357,9 @@ impl Throwaway {
         let stop = format!(
             "{}'{}' -w -s -m immediate -D '{dir}/data' stop",
             if self.as_postgres_user {
-                "runuser -u postgres -- "
+                format!("'{}' -u postgres -- ", runuser().display())
             } else {
-                ""
+                String::new()
             },
             self.bin.join("pg_ctl").display()
         );

@@ -42,19 +42,27 @@ BEGIN
 END
 $$;
 
--- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row as it is
+-- when the call returns: deleted, and locked until the end of the transaction.
 CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     condition text := softview_internal.key_condition(rel, key);
+    soft_delete text;
     result jsonb;
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
-    EXECUTE format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
-                   softview_internal.qualified_name(rel), condition) INTO result;
+    soft_delete := format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                          softview_internal.qualified_name(rel), condition);
+    EXECUTE soft_delete INTO result;
     IF result IS NULL THEN
-        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel), condition)
+        -- Not live in the update's snapshot. Lock the row before reading it: a restore that
+        -- committed since makes it live again, and then it is deleted now.
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
         INTO result;
+        IF result IS NOT NULL AND result->>'deleted_at' IS NULL THEN
+            EXECUTE soft_delete INTO result;
+        END IF;
     END IF;
     IF result IS NULL THEN
         PERFORM softview_internal.raise_row_not_found(rel, key);

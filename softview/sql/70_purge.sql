@@ -76,12 +76,15 @@ $$;
 
 -- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
 -- skipping rows another transaction holds (a restore, another purge). Returns how many.
--- Run each batch in a transaction of its own.
+-- Run each batch in a transaction of its own. The purge's actor and reason label only its own
+-- deletes: the caller's settings are back when it returns.
 CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     purged bigint;
+    previous_actor text := current_setting('softview.actor', true);
+    previous_reason text := current_setting('softview.reason', true);
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
@@ -95,6 +98,8 @@ BEGIN
     EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
         softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
     GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
+    PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
     PERFORM set_config('softview.operation', '', true);
     RETURN purged;
 END

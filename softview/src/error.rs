@@ -85,7 +85,7 @@ pub enum Error {
     /// asks for, the holder is a live row; with a plain unique index it may be a deleted one.
     #[error("unique key already taken: {detail}")]
     UniqueConflict {
-        /// The unique index or constraint; empty when a trigger raised it.
+        /// The unique index or constraint PostgreSQL names.
         constraint: String,
         /// The key, as PostgreSQL reports it: `Key (name)=(Swim) already exists.`
         detail: String,

@@ -15,6 +15,7 @@ mod migrations;
 mod pitfall_docs;
 mod pitfalls;
 mod purge;
+mod races;
 mod real_world;
 mod refresh;
 mod toolkit;

@@ -4,6 +4,8 @@
 -- Revision 2 places every enabled table after the parents it references, whatever order they
 -- were enabled in. Revision 1 kept the enable order, so a table enabled before its parent got a
 -- view that did not hide its rows when the parent was deleted; this step repairs those views.
+-- Revision 2 also makes the row functions, link inserts and the purge truthful under
+-- concurrency, and scopes the purge's actor to its own deletes.
 
 DO $$
 BEGIN
@@ -211,6 +213,127 @@ BEGIN
     END LOOP;
 END
 $$;
+
+
+-- INSERT through the view of a table with enabled parents. For a link (two or more parents)
+-- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
+-- Another transaction may delete or revive the link between those steps, so they are tried
+-- again; when no attempt settles it, a plain INSERT raises PostgreSQL's own unique violation,
+-- which names the constraint.
+CREATE OR REPLACE FUNCTION softview_internal.on_view_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass := TG_ARGV[0]::regclass;
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
+    columns name[] := softview_internal.writable_columns(TG_RELID, rel, false);
+    insert_row text := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s',
+        softview_internal.qualified_name(rel),
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c),
+        (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c));
+    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
+    returning_all text := ' RETURNING ' || view_columns;
+    link_columns name[];
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
+    existing_match text;
+    written record;
+BEGIN
+    PERFORM softview_internal.check_parents(rel, NEW);
+    IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
+        existing_match := softview_internal.match_columns('', link_columns, '($1)', link_columns);
+        FOR attempt IN 1..3 LOOP
+            IF soft_deletable THEN
+                EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                                  (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                                   AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                                   ORDER BY deleted_at DESC LIMIT 1)',
+                    softview_internal.qualified_name(rel), key_list, key_list,
+                    softview_internal.qualified_name(rel), existing_match,
+                    softview_internal.qualified_name(rel), existing_match) || returning_all
+                INTO written USING NEW;
+                EXIT WHEN written IS NOT NULL;
+            END IF;
+            EXECUTE insert_row || ' ON CONFLICT DO NOTHING' || returning_all INTO written USING NEW;
+            EXIT WHEN written IS NOT NULL;
+            EXECUTE format('SELECT %s FROM %s WHERE %s%s FOR SHARE',
+                view_columns, softview_internal.qualified_name(rel), existing_match,
+                CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
+            INTO written USING NEW;
+            EXIT WHEN written IS NOT NULL;
+        END LOOP;
+        IF written IS NULL THEN
+            EXECUTE insert_row || returning_all INTO written USING NEW;
+        END IF;
+    ELSE
+        EXECUTE insert_row || returning_all INTO written USING NEW;
+    END IF;
+    NEW := written;
+    RETURN NEW;
+END
+$$;
+
+
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row as it is
+-- when the call returns: deleted, and locked until the end of the transaction.
+CREATE OR REPLACE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    soft_delete text;
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    soft_delete := format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                          softview_internal.qualified_name(rel), condition);
+    EXECUTE soft_delete INTO result;
+    IF result IS NULL THEN
+        -- Not live in the update's snapshot. Lock the row before reading it: a restore that
+        -- committed since makes it live again, and then it is deleted now.
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+        INTO result;
+        IF result IS NOT NULL AND result->>'deleted_at' IS NULL THEN
+            EXECUTE soft_delete INTO result;
+        END IF;
+    END IF;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+
+-- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
+-- skipping rows another transaction holds (a restore, another purge). Returns how many.
+-- Run each batch in a transaction of its own. The purge's actor and reason label only its own
+-- deletes: the caller's settings are back when it returns.
+CREATE OR REPLACE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    purged bigint;
+    previous_actor text := current_setting('softview.actor', true);
+    previous_reason text := current_setting('softview.reason', true);
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM set_config('softview.actor', coalesce(softview_internal.current_actor(), 'softview purge'), true);
+    PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
+        format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
+    PERFORM set_config('softview.operation', 'purge', true);
+    -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
+    EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
+        softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
+    PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
+    PERFORM set_config('softview.operation', '', true);
+    RETURN purged;
+END
+$$;
+
 
 -- Enabled tables as the generator and the command line see them; `position` is the sorted
 -- order now.

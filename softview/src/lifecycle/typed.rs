@@ -311,16 +311,32 @@ macro_rules! soft_deletable {
             ) -> $crate::Result<$record> {
                 use $crate::__private::diesel::prelude::*;
                 use $crate::__private::diesel::dsl::now;
-                conn.transaction(|conn| {
-                    let deleted = $crate::__private::diesel::update(self.find(key.clone()))
+                let soft_delete = |conn: &mut $crate::__private::diesel::PgConnection| {
+                    $crate::__private::diesel::update(self.find(key.clone()))
                         .filter($($table)::+::deleted_at.is_null())
                         .set($($table)::+::deleted_at.eq(now.into_sql::<$crate::__private::diesel::sql_types::Timestamptz>().nullable()))
                         .returning(<$record>::as_returning())
                         .get_result(conn)
+                        .optional()
+                };
+                conn.transaction(|conn| {
+                    if let Some(record) = soft_delete(conn)? {
+                        return Ok(record);
+                    }
+                    // Not live in the update's snapshot. Lock the row before reading it: a
+                    // restore that committed since makes it live again, and then it is deleted now.
+                    let locked: Option<($record, Option<$crate::__private::DateTime<$crate::__private::Utc>>)> = self
+                        .find(key.clone())
+                        .select((<$record>::as_select(), $($table)::+::deleted_at))
+                        .for_update()
+                        .first(conn)
                         .optional()?;
-                    match deleted {
-                        Some(record) => Ok(record),
-                        None => self.find_any_key(conn, key),
+                    match locked {
+                        Some((record, Some(_))) => Ok(record),
+                        Some((_, None)) => soft_delete(conn)?.ok_or_else(|| {
+                            $crate::Error::not_found($crate::lifecycle::table_label(&self), &key)
+                        }),
+                        None => Err($crate::Error::not_found($crate::lifecycle::table_label(&self), &key)),
                     }
                 })
             }

@@ -675,16 +675,23 @@ $$;
 
 -- INSERT through the view of a table with enabled parents. For a link (two or more parents)
 -- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
+-- Another transaction may delete or revive the link between those steps, so they are tried
+-- again; when no attempt settles it, a plain INSERT raises PostgreSQL's own unique violation,
+-- which names the constraint.
 CREATE FUNCTION softview_internal.on_view_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     rel regclass := TG_ARGV[0]::regclass;
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     columns name[] := softview_internal.writable_columns(TG_RELID, rel, false);
-    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c);
-    all_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
+    insert_row text := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s',
+        softview_internal.qualified_name(rel),
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c),
+        (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c));
+    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
+    returning_all text := ' RETURNING ' || view_columns;
     link_columns name[];
-    key name[] := softview_internal.primary_key(rel);
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
     existing_match text;
     written record;
 BEGIN
@@ -692,45 +699,31 @@ BEGIN
     IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
         existing_match := softview_internal.match_columns('', link_columns, '($1)', link_columns);
-        IF soft_deletable THEN
-            EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                              (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                               AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                               ORDER BY deleted_at DESC LIMIT 1)
-                            RETURNING %s',
-                softview_internal.qualified_name(rel),
-                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
-                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c),
-                softview_internal.qualified_name(rel), existing_match,
-                softview_internal.qualified_name(rel), existing_match,
-                all_columns)
-            INTO written USING NEW;
-            IF written IS NOT NULL THEN
-                NEW := written;
-                RETURN NEW;
+        FOR attempt IN 1..3 LOOP
+            IF soft_deletable THEN
+                EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                                  (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                                   AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                                   ORDER BY deleted_at DESC LIMIT 1)',
+                    softview_internal.qualified_name(rel), key_list, key_list,
+                    softview_internal.qualified_name(rel), existing_match,
+                    softview_internal.qualified_name(rel), existing_match) || returning_all
+                INTO written USING NEW;
+                EXIT WHEN written IS NOT NULL;
             END IF;
-        END IF;
-        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s ON CONFLICT DO NOTHING RETURNING %s',
-            softview_internal.qualified_name(rel), column_list,
-            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
-            all_columns)
-        INTO written USING NEW;
-        IF written IS NULL THEN
-            EXECUTE format('SELECT %s FROM %s WHERE %s%s',
-                all_columns, softview_internal.qualified_name(rel), existing_match,
+            EXECUTE insert_row || ' ON CONFLICT DO NOTHING' || returning_all INTO written USING NEW;
+            EXIT WHEN written IS NOT NULL;
+            EXECUTE format('SELECT %s FROM %s WHERE %s%s FOR SHARE',
+                view_columns, softview_internal.qualified_name(rel), existing_match,
                 CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
             INTO written USING NEW;
-            IF written IS NULL THEN
-                RAISE EXCEPTION 'duplicate key value violates a unique constraint of %', softview_internal.qualified_name(rel)
-                    USING ERRCODE = 'unique_violation';
-            END IF;
+            EXIT WHEN written IS NOT NULL;
+        END LOOP;
+        IF written IS NULL THEN
+            EXECUTE insert_row || returning_all INTO written USING NEW;
         END IF;
     ELSE
-        EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s RETURNING %s',
-            softview_internal.qualified_name(rel), column_list,
-            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c),
-            all_columns)
-        INTO written USING NEW;
+        EXECUTE insert_row || returning_all INTO written USING NEW;
     END IF;
     NEW := written;
     RETURN NEW;
@@ -1008,19 +1001,27 @@ BEGIN
 END
 $$;
 
--- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row.
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row as it is
+-- when the call returns: deleted, and locked until the end of the transaction.
 CREATE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     condition text := softview_internal.key_condition(rel, key);
+    soft_delete text;
     result jsonb;
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
-    EXECUTE format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
-                   softview_internal.qualified_name(rel), condition) INTO result;
+    soft_delete := format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                          softview_internal.qualified_name(rel), condition);
+    EXECUTE soft_delete INTO result;
     IF result IS NULL THEN
-        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel), condition)
+        -- Not live in the update's snapshot. Lock the row before reading it: a restore that
+        -- committed since makes it live again, and then it is deleted now.
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
         INTO result;
+        IF result IS NOT NULL AND result->>'deleted_at' IS NULL THEN
+            EXECUTE soft_delete INTO result;
+        END IF;
     END IF;
     IF result IS NULL THEN
         PERFORM softview_internal.raise_row_not_found(rel, key);
@@ -1163,12 +1164,15 @@ $$;
 
 -- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
 -- skipping rows another transaction holds (a restore, another purge). Returns how many.
--- Run each batch in a transaction of its own.
+-- Run each batch in a transaction of its own. The purge's actor and reason label only its own
+-- deletes: the caller's settings are back when it returns.
 CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     purged bigint;
+    previous_actor text := current_setting('softview.actor', true);
+    previous_reason text := current_setting('softview.reason', true);
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
@@ -1182,6 +1186,8 @@ BEGIN
     EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
         softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
     GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
+    PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
     PERFORM set_config('softview.operation', '', true);
     RETURN purged;
 END

@@ -1,0 +1,272 @@
+//! Lifecycle calls racing another transaction, made deterministic: a statement trigger parks
+//! the call between two of its statements, the other transaction commits, and the call goes
+//! on. Each test failed on the code before its fix (see the commit that added it).
+
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use softview::{Error, Lifecycle, as_actor};
+use softview_devdb::TestDatabase;
+use softview_example::schema::places;
+use softview_example::views::active_place_activities as links;
+use softview_example::{NewPlaceActivity, PlaceActivity};
+
+use crate::common::{count, db, exec, seed, text, truth};
+
+/// The advisory lock the gate holds; a parked call waits for it in a statement trigger.
+const GATE_LOCK: i64 = 4242;
+
+/// Parks calls made through [`Gate::park`] after each `event` statement on `table`, until
+/// [`Gate::open`]. Other connections pass freely.
+struct Gate {
+    holder: PgConnection,
+    watcher: PgConnection,
+}
+
+impl Gate {
+    fn after(database: &TestDatabase, event: &str, table: &str) -> Self {
+        let mut holder = database.connect().unwrap();
+        exec(
+            &mut holder,
+            &format!(
+                "CREATE OR REPLACE FUNCTION public.test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF current_setting('test.parked', true) = 'on' THEN
+                         PERFORM pg_advisory_xact_lock_shared({GATE_LOCK});
+                     END IF;
+                     RETURN NULL;
+                 END $$;
+                 CREATE TRIGGER test_gate AFTER {event} ON {table}
+                     FOR EACH STATEMENT EXECUTE FUNCTION public.test_gate();
+                 SELECT pg_advisory_lock({GATE_LOCK});"
+            ),
+        );
+        let watcher = database.connect().unwrap();
+        Self { holder, watcher }
+    }
+
+    /// Runs `call` on a connection of its own and returns once it waits at the gate.
+    fn park<T: Send + 'static>(
+        &mut self,
+        database: &TestDatabase,
+        call: impl FnOnce(&mut PgConnection) -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let mut conn = database.connect().unwrap();
+        exec(&mut conn, "SET test.parked = 'on'");
+        let call = thread::spawn(move || call(&mut conn));
+        let start = Instant::now();
+        while !truth(
+            &mut self.watcher,
+            &format!(
+                "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                         AND objid = {GATE_LOCK} AND database = (SELECT oid FROM pg_database
+                                                                  WHERE datname = current_database()))"
+            ),
+        ) {
+            assert!(
+                !call.is_finished(),
+                "the call finished without reaching the gate"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the call did not reach the gate"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        call
+    }
+
+    fn open(mut self) {
+        exec(
+            &mut self.holder,
+            &format!("SELECT pg_advisory_unlock({GATE_LOCK})"),
+        );
+    }
+}
+
+/// A soft delete finds the row already deleted; before it reads the row back, a restore
+/// commits. Before the fix it returned the restored, live row as if it had deleted it.
+#[test]
+fn a_soft_delete_racing_a_restore_deletes_the_row_it_returns() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = now() - interval '1 hour' WHERE id = 1",
+    );
+    let mut gate = Gate::after(&database, "UPDATE", "places");
+    let parked = gate.park(&database, |conn| places::table.soft_delete(conn, 1));
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = NULL WHERE id = 1",
+    );
+    gate.open();
+    let returned = parked.join().unwrap().unwrap();
+    assert!(returned.deleted_at.is_some(), "returned a live row");
+    assert!(truth(
+        &mut conn,
+        "SELECT deleted_at IS NOT NULL FROM places WHERE id = 1"
+    ));
+}
+
+/// The same race through `softview.soft_delete_row`, the command line's path.
+#[test]
+fn soft_delete_row_racing_a_restore_deletes_the_row_it_returns() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = now() - interval '1 hour' WHERE id = 1",
+    );
+    let mut gate = Gate::after(&database, "UPDATE", "places");
+    let parked = gate.park(&database, |conn| {
+        text(
+            conn,
+            "SELECT softview.soft_delete_row('places', '{1}')->>'deleted_at'",
+        )
+    });
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = NULL WHERE id = 1",
+    );
+    gate.open();
+    assert!(parked.join().unwrap().is_some(), "returned a live row");
+    assert!(truth(
+        &mut conn,
+        "SELECT deleted_at IS NOT NULL FROM places WHERE id = 1"
+    ));
+}
+
+/// A link insert finds the link live (its INSERT … ON CONFLICT DO NOTHING inserts nothing);
+/// before it reads the link back, another transaction soft-deletes it. Before the fix the
+/// insert failed with a unique conflict naming no constraint, and no live link was left.
+#[test]
+fn a_link_insert_racing_a_soft_delete_of_the_link_revives_it() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut gate = Gate::after(&database, "INSERT", "place_activities");
+    let parked = gate.park(&database, |conn| {
+        diesel::insert_into(links::table)
+            .values(NewPlaceActivity {
+                place_id: 1,
+                activity_id: 1,
+            })
+            .returning(PlaceActivity::as_returning())
+            .get_result(conn)
+            .map_err(Error::from)
+    });
+    exec(
+        &mut conn,
+        "UPDATE place_activities SET deleted_at = now() WHERE id = 1",
+    );
+    gate.open();
+    let link = parked.join().unwrap().unwrap();
+    assert_eq!(link.id, 1, "the soft-deleted link is revived");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM active_place_activities WHERE place_id = 1 AND activity_id = 1"
+        ),
+        1
+    );
+}
+
+/// When no attempt settles a link insert, PostgreSQL's own unique violation comes out, naming
+/// the constraint: here a link id taken by another pair.
+#[test]
+fn a_link_insert_that_cannot_settle_names_the_real_constraint() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let result = diesel::insert_into(links::table)
+        .values((
+            links::id.eq(1),
+            links::place_id.eq(2),
+            links::activity_id.eq(2),
+        ))
+        .execute(&mut conn);
+    match result.map_err(Error::from) {
+        Err(Error::UniqueConflict {
+            constraint, detail, ..
+        }) => {
+            assert_eq!(constraint, "place_activities_pkey");
+            assert_eq!(detail, "Key (id)=(1) already exists.");
+        }
+        other => panic!("expected UniqueConflict, got {other:?}"),
+    }
+}
+
+/// Before the fix `as_actor` set its actor for the rest of the outermost transaction: deletes
+/// after it, and after a nested call, were archived under the inner actor.
+#[test]
+fn as_actor_labels_only_the_work_of_its_closure() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    conn.transaction(|conn| {
+        as_actor(conn, "outer", Some("cleanup"), |conn| {
+            as_actor(conn, "inner", None, |conn| {
+                exec(conn, "DELETE FROM reviews WHERE id = 1");
+                Ok(())
+            })?;
+            exec(conn, "DELETE FROM reviews WHERE id = 2");
+            Ok(())
+        })?;
+        exec(conn, "DELETE FROM place_activities WHERE id = 3");
+        // A failed closure leaves the settings as they were too.
+        let failed: Result<(), Error> = as_actor(conn, "failing", None, |conn| {
+            places::table.hard_delete(conn, 99).map(drop)
+        });
+        assert!(matches!(failed, Err(Error::NotFound { .. })));
+        exec(conn, "DELETE FROM place_activities WHERE id = 2");
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s %s %s', table_name, coalesce(actor, '-'), coalesce(reason, '-')),
+                               '; ' ORDER BY id)
+             FROM softview.deleted_records"
+        )
+        .as_deref(),
+        Some(
+            "public.reviews inner -; public.reviews outer cleanup; \
+             public.place_activities - -; public.place_activities - -"
+        )
+    );
+}
+
+/// Before the fix a purge batch run inside the caller's transaction labelled the caller's
+/// later deletes "softview purge"; a caller's own actor labels both.
+#[test]
+fn a_purge_batch_labels_only_its_own_deletes() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE reviews SET deleted_at = now() - interval '1 day' WHERE id = 1;
+         BEGIN;
+         SELECT softview.purge_batch('reviews', 10, interval '0');
+         DELETE FROM reviews WHERE id = 2;
+         COMMIT;
+         UPDATE place_activities SET deleted_at = now() - interval '1 day' WHERE id = 3;
+         BEGIN;
+         SELECT set_config('softview.actor', 'ann', true);
+         SELECT softview.purge_batch('place_activities', 10, interval '0');
+         DELETE FROM place_activities WHERE id = 2;
+         COMMIT;",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s %s %s %s', table_name, primary_key->>'id', coalesce(actor, '-'),
+                                      coalesce(reason, '-')), '; ' ORDER BY id)
+             FROM softview.deleted_records"
+        )
+        .as_deref(),
+        Some(
+            "public.reviews 1 softview purge deleted more than 00:00:00 ago; public.reviews 2 - -; \
+             public.place_activities 3 ann deleted more than 00:00:00 ago; public.place_activities 2 ann -"
+        )
+    );
+}
