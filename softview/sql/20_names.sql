@@ -15,6 +15,21 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- The trigger function generated for the view of `rel` (see view_trigger_source).
+CREATE FUNCTION softview_internal.trigger_function_name(rel regclass) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT format('softview_internal.%I', 'write_' || rel::oid)
+$$;
+
+-- The generated function the triggers of a view call now, if any: it may carry an older name.
+CREATE FUNCTION softview_internal.current_trigger_function(view_rel regclass) RETURNS regprocedure
+LANGUAGE sql STABLE AS $$
+    SELECT t.tgfoid::regprocedure
+    FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+    WHERE t.tgrelid = view_rel AND t.tgname = 'softview_delete'
+      AND f.pronamespace = 'softview_internal'::regnamespace AND f.proname LIKE 'write\_%'
+$$;
+
 -- Live columns of a relation, in table order.
 CREATE FUNCTION softview_internal.columns(rel regclass) RETURNS SETOF name
 LANGUAGE sql STABLE STRICT AS $$

@@ -62,98 +62,100 @@ LANGUAGE sql STABLE STRICT AS $$
         ORDER BY v.attnum)
 $$;
 
-CREATE FUNCTION softview_internal.on_view_delete() RETURNS trigger
-LANGUAGE plpgsql AS $$
+-- The source of the trigger function behind the view of `rel`: DELETE soft-deletes (or, for a
+-- dependent without deleted_at, removes), and for a table with enabled parents INSERT and UPDATE
+-- check the parents and write the table. It is generated per table with every name written in,
+-- so each write runs static SQL with a cached plan and no catalog lookups; install_view creates
+-- it again whenever the view changes. Only a failing parent check takes the generic path, for
+-- its message.
+--
+-- For a link (two or more parents) an insert is idempotent: a live link is returned, a
+-- soft-deleted one revived. Another transaction may delete or revive the link between those
+-- steps, so they are tried again; when no attempt settles it, a plain INSERT raises
+-- PostgreSQL's own unique violation, which names the constraint.
+CREATE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
-    rel regclass := TG_ARGV[0]::regclass;
-    key name[] := softview_internal.primary_key(rel);
-BEGIN
-    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
-        EXECUTE format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL',
-            softview_internal.qualified_name(rel), softview_internal.match_columns('', key, '($1)', key))
-        USING OLD;
-    ELSE
-        EXECUTE format('DELETE FROM %s WHERE %s',
-            softview_internal.qualified_name(rel), softview_internal.match_columns('', key, '($1)', key))
-        USING OLD;
-    END IF;
-    RETURN OLD;
-END
-$$;
-
--- INSERT through the view of a table with enabled parents. For a link (two or more parents)
--- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
--- Another transaction may delete or revive the link between those steps, so they are tried
--- again; when no attempt settles it, a plain INSERT raises PostgreSQL's own unique violation,
--- which names the constraint.
-CREATE FUNCTION softview_internal.on_view_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    rel regclass := TG_ARGV[0]::regclass;
+    table_name text := softview_internal.qualified_name(rel);
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
-    columns name[] := softview_internal.writable_columns(TG_RELID, rel, false);
-    insert_row text := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s',
-        softview_internal.qualified_name(rel),
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c),
-        (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c));
-    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
-    returning_all text := ' RETURNING ' || view_columns;
-    link_columns name[];
+    key name[] := softview_internal.primary_key(rel);
     key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
-    existing_match text;
-    written record;
+    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
+    insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
+    update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);
+    insert_row text;
+    parent_checks text := '';
+    link_columns name[];
+    link_match text;
+    fk record;
+    on_delete text;
+    on_insert text;
+    on_update text;
 BEGIN
-    PERFORM softview_internal.check_parents(rel, NEW);
+    on_delete := CASE WHEN soft_deletable
+        THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
+                    table_name, softview_internal.match_columns('', key, 'OLD', key))
+        ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
+    END;
+    FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
+        parent_checks := parent_checks || format($check$
+    IF NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) THEN
+        PERFORM softview_internal.check_parents(%L::regclass, NEW);
+    END IF;$check$,
+            (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
+            softview_internal.view_name(fk.parent),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns),
+            table_name);
+    END LOOP;
+    insert_row := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)', table_name,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c),
+        (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c));
     IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
-        existing_match := softview_internal.match_columns('', link_columns, '($1)', link_columns);
-        FOR attempt IN 1..3 LOOP
-            IF soft_deletable THEN
-                EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                                  (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                                   AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                                   ORDER BY deleted_at DESC LIMIT 1)',
-                    softview_internal.qualified_name(rel), key_list, key_list,
-                    softview_internal.qualified_name(rel), existing_match,
-                    softview_internal.qualified_name(rel), existing_match) || returning_all
-                INTO written USING NEW;
-                EXIT WHEN written IS NOT NULL;
-            END IF;
-            EXECUTE insert_row || ' ON CONFLICT DO NOTHING' || returning_all INTO written USING NEW;
-            EXIT WHEN written IS NOT NULL;
-            EXECUTE format('SELECT %s FROM %s WHERE %s%s FOR SHARE',
-                view_columns, softview_internal.qualified_name(rel), existing_match,
-                CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
-            INTO written USING NEW;
-            EXIT WHEN written IS NOT NULL;
+        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
+        on_insert := format($link$FOR attempt IN 1..3 LOOP%s
+            %s ON CONFLICT DO NOTHING RETURNING %s INTO written;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
+            SELECT %s INTO written FROM %s WHERE %s%s FOR SHARE;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
         END LOOP;
-        IF written IS NULL THEN
-            EXECUTE insert_row || returning_all INTO written USING NEW;
-        END IF;
+        %s RETURNING %s INTO written;$link$,
+            CASE WHEN soft_deletable THEN format($revive$
+            UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                 ORDER BY deleted_at DESC LIMIT 1)
+            RETURNING %s INTO written;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;$revive$,
+                table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
+            ELSE '' END,
+            insert_row, view_columns,
+            view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
+            insert_row, view_columns);
     ELSE
-        EXECUTE insert_row || returning_all INTO written USING NEW;
+        on_insert := format('%s RETURNING %s INTO written;', insert_row, view_columns);
+    END IF;
+    on_update := format($update$UPDATE %s SET %s WHERE %s RETURNING %s INTO written;
+        IF NOT FOUND THEN RETURN NULL; END IF;$update$,
+        table_name,
+        (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
+        softview_internal.match_columns('', key, 'OLD', key), view_columns);
+    RETURN format($function$#variable_conflict use_column
+DECLARE
+    written record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        %s
+        RETURN OLD;
+    END IF;%s
+    IF TG_OP = 'INSERT' THEN
+        %s
+    ELSE
+        %s
     END IF;
     NEW := written;
     RETURN NEW;
-END
-$$;
-
-CREATE FUNCTION softview_internal.on_view_update() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    rel regclass := TG_ARGV[0]::regclass;
-    columns name[] := softview_internal.writable_columns(TG_RELID, rel, true);
-    key name[] := softview_internal.primary_key(rel);
-    written record;
-BEGIN
-    PERFORM softview_internal.check_parents(rel, NEW);
-    EXECUTE format('UPDATE %s SET %s WHERE %s RETURNING %s',
-        softview_internal.qualified_name(rel),
-        (SELECT string_agg(format('%I = ($1).%I', c, c), ', ') FROM unnest(columns) AS c),
-        softview_internal.match_columns('', key, '($2)', key),
-        (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c))
-    INTO written USING NEW, OLD;
-    NEW := written;
-    RETURN NEW;
+END$function$,
+        on_delete, parent_checks, on_insert, on_update);
 END
 $$;

@@ -1,6 +1,7 @@
 //! Changing a table under its view: the frozen column list, and softview.refresh.
 
 use crate::common::{count, db, exec, seed, sql_error, text, truth};
+use diesel::PgConnection;
 
 #[test]
 fn an_added_column_appears_after_refresh_keeping_triggers_grants_and_dependents() {
@@ -181,5 +182,64 @@ fn refresh_all_recreates_every_view() {
             "SELECT count(*) FROM active_reviews WHERE photo IS NULL"
         ),
         2
+    );
+}
+
+/// Each view's triggers call a function generated for its table. Refreshing re-creates it in
+/// place, a table whose oid changed (restored from a dump) gets a new one and the old one goes,
+/// and dropping the views or disabling the table leaves none behind.
+#[test]
+fn each_view_has_one_generated_trigger_function_and_none_outlives_it() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let generated = |conn: &mut PgConnection| {
+        text(
+            conn,
+            "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p
+             WHERE p.pronamespace = 'softview_internal'::regnamespace AND p.proname LIKE 'write\\_%'",
+        )
+        .unwrap_or_default()
+    };
+    let expected = |conn: &mut PgConnection| {
+        text(
+            conn,
+            "SELECT string_agg('write_' || relation::oid, ' ' ORDER BY 'write_' || relation::oid)
+             FROM softview_internal.tables",
+        )
+        .unwrap_or_default()
+    };
+    assert_eq!(generated(&mut conn), expected(&mut conn));
+    exec(&mut conn, "SELECT softview.refresh_all()");
+    assert_eq!(generated(&mut conn), expected(&mut conn));
+
+    // A function under another name, as after a dump and restore, is replaced and dropped.
+    let reviews_oid = text(&mut conn, "SELECT 'reviews'::regclass::oid::text").unwrap();
+    exec(
+        &mut conn,
+        &format!("ALTER FUNCTION softview_internal.write_{reviews_oid}() RENAME TO write_1"),
+    );
+    assert!(generated(&mut conn).starts_with("write_1 "));
+    exec(&mut conn, "SELECT softview.refresh('reviews')");
+    assert_eq!(generated(&mut conn), expected(&mut conn));
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM active_reviews"),
+        2,
+        "the view still reads"
+    );
+    exec(&mut conn, "DELETE FROM active_reviews WHERE id = 1");
+    assert!(truth(
+        &mut conn,
+        "SELECT deleted_at IS NOT NULL FROM reviews WHERE id = 1"
+    ));
+
+    exec(&mut conn, "SELECT softview.disable('reviews')");
+    assert_eq!(generated(&mut conn), expected(&mut conn));
+    exec(
+        &mut conn,
+        "SELECT softview.disable('place_activities'); SELECT softview.drop_views('places')",
+    );
+    assert_eq!(
+        generated(&mut conn),
+        text(&mut conn, "SELECT 'write_' || 'activities'::regclass::oid").unwrap()
     );
 }

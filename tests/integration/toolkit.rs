@@ -201,7 +201,7 @@ fn toolkit_definition(conn: &mut PgConnection) -> String {
              FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace IN (SELECT oid FROM ns)
              UNION ALL
              SELECT format('function %s %s', pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc'))
-             FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
+             FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns) AND p.proname NOT LIKE 'write\\_%'
              UNION ALL
              SELECT format('schema %s %s', nspname, obj_description(oid, 'pg_namespace'))
              FROM pg_namespace WHERE oid IN (SELECT oid FROM ns)
@@ -210,16 +210,21 @@ fn toolkit_definition(conn: &mut PgConnection) -> String {
     .unwrap()
 }
 
-/// The views, triggers and indexes softview made on the tables of schema `app`.
+/// The views, triggers, trigger functions and indexes softview made on the tables of schema
+/// `app`. Trigger functions are named by table oid, which differs between databases.
 fn app_definition(conn: &mut PgConnection) -> String {
     text(
         conn,
-        "SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+        "SELECT regexp_replace(string_agg(line, E'\n' ORDER BY line), 'write_[0-9]+', 'write_<oid>', 'g')
+         FROM (
              SELECT format('view %s %s', c.oid::regclass, pg_get_viewdef(c.oid)) AS line
              FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace = 'app'::regnamespace
              UNION ALL
              SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
              WHERE c.relnamespace = 'app'::regnamespace AND NOT t.tgisinternal
+             UNION ALL
+             SELECT DISTINCT pg_get_functiondef(t.tgfoid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE c.relnamespace = 'app'::regnamespace AND c.relkind = 'v'
              UNION ALL
              SELECT pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
              WHERE c.relnamespace = 'app'::regnamespace

@@ -215,64 +215,6 @@ END
 $$;
 
 
--- INSERT through the view of a table with enabled parents. For a link (two or more parents)
--- the insert is idempotent: an existing live link is returned, a soft-deleted one revived.
--- Another transaction may delete or revive the link between those steps, so they are tried
--- again; when no attempt settles it, a plain INSERT raises PostgreSQL's own unique violation,
--- which names the constraint.
-CREATE OR REPLACE FUNCTION softview_internal.on_view_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    rel regclass := TG_ARGV[0]::regclass;
-    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
-    columns name[] := softview_internal.writable_columns(TG_RELID, rel, false);
-    insert_row text := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s',
-        softview_internal.qualified_name(rel),
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) AS c),
-        (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(columns) AS c));
-    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(TG_RELID) AS c);
-    returning_all text := ' RETURNING ' || view_columns;
-    link_columns name[];
-    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
-    existing_match text;
-    written record;
-BEGIN
-    PERFORM softview_internal.check_parents(rel, NEW);
-    IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
-        link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
-        existing_match := softview_internal.match_columns('', link_columns, '($1)', link_columns);
-        FOR attempt IN 1..3 LOOP
-            IF soft_deletable THEN
-                EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                                  (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                                   AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                                   ORDER BY deleted_at DESC LIMIT 1)',
-                    softview_internal.qualified_name(rel), key_list, key_list,
-                    softview_internal.qualified_name(rel), existing_match,
-                    softview_internal.qualified_name(rel), existing_match) || returning_all
-                INTO written USING NEW;
-                EXIT WHEN written IS NOT NULL;
-            END IF;
-            EXECUTE insert_row || ' ON CONFLICT DO NOTHING' || returning_all INTO written USING NEW;
-            EXIT WHEN written IS NOT NULL;
-            EXECUTE format('SELECT %s FROM %s WHERE %s%s FOR SHARE',
-                view_columns, softview_internal.qualified_name(rel), existing_match,
-                CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END)
-            INTO written USING NEW;
-            EXIT WHEN written IS NOT NULL;
-        END LOOP;
-        IF written IS NULL THEN
-            EXECUTE insert_row || returning_all INTO written USING NEW;
-        END IF;
-    ELSE
-        EXECUTE insert_row || returning_all INTO written USING NEW;
-    END IF;
-    NEW := written;
-    RETURN NEW;
-END
-$$;
-
-
 -- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row as it is
 -- when the call returns: deleted, and locked until the end of the transaction.
 CREATE OR REPLACE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
@@ -391,6 +333,252 @@ END
 $$;
 
 
+-- The trigger function generated for the view of `rel` (see view_trigger_source).
+CREATE OR REPLACE FUNCTION softview_internal.trigger_function_name(rel regclass) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT format('softview_internal.%I', 'write_' || rel::oid)
+$$;
+
+
+-- The generated function the triggers of a view call now, if any: it may carry an older name.
+CREATE OR REPLACE FUNCTION softview_internal.current_trigger_function(view_rel regclass) RETURNS regprocedure
+LANGUAGE sql STABLE AS $$
+    SELECT t.tgfoid::regprocedure
+    FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+    WHERE t.tgrelid = view_rel AND t.tgname = 'softview_delete'
+      AND f.pronamespace = 'softview_internal'::regnamespace AND f.proname LIKE 'write\_%'
+$$;
+
+
+-- The source of the trigger function behind the view of `rel`: DELETE soft-deletes (or, for a
+-- dependent without deleted_at, removes), and for a table with enabled parents INSERT and UPDATE
+-- check the parents and write the table. It is generated per table with every name written in,
+-- so each write runs static SQL with a cached plan and no catalog lookups; install_view creates
+-- it again whenever the view changes. Only a failing parent check takes the generic path, for
+-- its message.
+--
+-- For a link (two or more parents) an insert is idempotent: a live link is returned, a
+-- soft-deleted one revived. Another transaction may delete or revive the link between those
+-- steps, so they are tried again; when no attempt settles it, a plain INSERT raises
+-- PostgreSQL's own unique violation, which names the constraint.
+CREATE OR REPLACE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+    table_name text := softview_internal.qualified_name(rel);
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
+    key name[] := softview_internal.primary_key(rel);
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
+    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
+    insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
+    update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);
+    insert_row text;
+    parent_checks text := '';
+    link_columns name[];
+    link_match text;
+    fk record;
+    on_delete text;
+    on_insert text;
+    on_update text;
+BEGIN
+    on_delete := CASE WHEN soft_deletable
+        THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
+                    table_name, softview_internal.match_columns('', key, 'OLD', key))
+        ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
+    END;
+    FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
+        parent_checks := parent_checks || format($check$
+    IF NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) THEN
+        PERFORM softview_internal.check_parents(%L::regclass, NEW);
+    END IF;$check$,
+            (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
+            softview_internal.view_name(fk.parent),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns),
+            table_name);
+    END LOOP;
+    insert_row := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)', table_name,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c),
+        (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c));
+    IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
+        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
+        on_insert := format($link$FOR attempt IN 1..3 LOOP%s
+            %s ON CONFLICT DO NOTHING RETURNING %s INTO written;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
+            SELECT %s INTO written FROM %s WHERE %s%s FOR SHARE;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
+        END LOOP;
+        %s RETURNING %s INTO written;$link$,
+            CASE WHEN soft_deletable THEN format($revive$
+            UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                 ORDER BY deleted_at DESC LIMIT 1)
+            RETURNING %s INTO written;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;$revive$,
+                table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
+            ELSE '' END,
+            insert_row, view_columns,
+            view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
+            insert_row, view_columns);
+    ELSE
+        on_insert := format('%s RETURNING %s INTO written;', insert_row, view_columns);
+    END IF;
+    on_update := format($update$UPDATE %s SET %s WHERE %s RETURNING %s INTO written;
+        IF NOT FOUND THEN RETURN NULL; END IF;$update$,
+        table_name,
+        (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
+        softview_internal.match_columns('', key, 'OLD', key), view_columns);
+    RETURN format($function$#variable_conflict use_column
+DECLARE
+    written record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        %s
+        RETURN OLD;
+    END IF;%s
+    IF TG_OP = 'INSERT' THEN
+        %s
+    ELSE
+        %s
+    END IF;
+    NEW := written;
+    RETURN NEW;
+END$function$,
+        on_delete, parent_checks, on_insert, on_update);
+END
+$$;
+
+
+-- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
+-- any grants saved by drop_views.
+CREATE OR REPLACE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    view_name text := softview_internal.view_name(rel);
+    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel));
+    trigger_function text := softview_internal.trigger_function_name(rel);
+    previous_function regprocedure;
+    saved aclitem[];
+    col record;
+    grant_row record;
+BEGIN
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
+        view_name, softview_internal.view_query(rel));
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
+        format('live rows of %s (managed by softview; re-create with softview.refresh)',
+               softview_internal.qualified_name(rel)));
+
+    -- DELETE through the view soft-deletes (or, for a dependent without deleted_at, removes).
+    previous_function := softview_internal.current_trigger_function(view_name::regclass);
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %L',
+        trigger_function, softview_internal.view_trigger_source(rel, view_name::regclass));
+    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', trigger_function,
+        format('writes through %s (generated by softview; re-created with softview.refresh)', view_name));
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+
+    -- The view probes each parent's live keys; a partial index on them answers from the
+    -- index alone, without visiting the parent's rows.
+    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
+               JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
+    LOOP
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NULL',
+            left((SELECT relname FROM pg_class WHERE oid = col.parent), 50) || '_live_keys',
+            softview_internal.qualified_name(col.parent),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+    END LOOP;
+
+    IF has_parents THEN
+        -- Writes through the view check that the parents are live, so no write through it can
+        -- create a row the view would then hide. NEW only carries defaults the view declares.
+        FOR col IN
+            SELECT a.attname, a.attidentity, pg_get_expr(d.adbin, d.adrelid) AS default_expr
+            FROM pg_attribute a
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND (d.adbin IS NOT NULL OR a.attidentity <> '')
+        LOOP
+            EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view_name, col.attname,
+                CASE WHEN col.attidentity <> ''
+                     THEN format('nextval(%L::regclass)',
+                                 pg_get_serial_sequence(softview_internal.qualified_name(rel), col.attname))
+                     ELSE col.default_expr END);
+        END LOOP;
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_insert INSTEAD OF INSERT ON %s
+                        FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_update INSTEAD OF UPDATE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+    END IF;
+    -- The function the view used before, when its name changed (a table restored from a dump
+    -- has a new oid): nothing else calls it.
+    IF previous_function IS NOT NULL AND previous_function <> to_regprocedure(trigger_function || '()') THEN
+        EXECUTE format('DROP FUNCTION %s', previous_function);
+    END IF;
+
+    SELECT saved_view_acl INTO saved FROM softview_internal.tables WHERE relation = rel;
+    FOR grant_row IN
+        SELECT a.grantee, a.privilege_type, a.is_grantable
+        FROM aclexplode(saved) AS a
+        WHERE saved IS NOT NULL AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = rel)
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', grant_row.privilege_type, view_name,
+            CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                 ELSE quote_ident(pg_get_userbyid(grant_row.grantee)) END,
+            CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    UPDATE softview_internal.tables SET saved_view_acl = NULL WHERE relation = rel;
+    RETURN view_name::regclass;
+END
+$$;
+
+
+-- Drops the view of `rel` and the softview views built on it, keeping their grants for the
+-- next refresh. Refuses, naming them, when views not made by softview depend on them.
+CREATE OR REPLACE FUNCTION softview.drop_views(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    family regclass[];
+    views oid[];
+    foreign_dependents text;
+    member regclass;
+    trigger_function regprocedure;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    family := array(SELECT softview_internal.with_dependents(rel));
+    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
+                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass
+      AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid = ANY (views)
+      AND r.ev_class <> ALL (views);
+    IF foreign_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'drop those views first and create them again after softview.refresh';
+    END IF;
+    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
+        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+            UPDATE softview_internal.tables
+            SET saved_view_acl = (SELECT relacl FROM pg_class
+                                  WHERE oid = to_regclass(softview_internal.view_name(member)))
+            WHERE relation = member;
+            trigger_function := softview_internal.current_trigger_function(
+                to_regclass(softview_internal.view_name(member)));
+            EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
+            IF trigger_function IS NOT NULL THEN
+                EXECUTE format('DROP FUNCTION %s', trigger_function);
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
 -- Enabled tables as the generator and the command line see them; `position` is the sorted
 -- order now.
 CREATE OR REPLACE VIEW softview.enabled_tables AS
@@ -408,3 +596,7 @@ JOIN pg_class c ON c.oid = t.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace;
 
 SELECT softview.refresh_all();
+
+-- Each view's triggers now call a function generated for it; the shared ones are unused.
+DROP FUNCTION softview_internal.on_view_delete(), softview_internal.on_view_insert(),
+              softview_internal.on_view_update();
