@@ -198,18 +198,20 @@ CREATE FUNCTION softview_internal.install_enabled(rel regclass) RETURNS regclass
 LANGUAGE plpgsql AS $$
 DECLARE
     followed_before regclass[] := array(SELECT softview_internal.followers(rel));
+    followed_now regclass[];
     member regclass;
 BEGIN
     PERFORM softview_internal.sort_tables();
     PERFORM softview.refresh(rel);
-    FOR member IN SELECT f FROM softview_internal.followers(rel) AS f WHERE f <> ALL (followed_before) LOOP
+    followed_now := array(SELECT softview_internal.followers(rel));
+    FOR member IN SELECT f FROM unnest(followed_now) AS f WHERE f <> ALL (followed_before) LOOP
         RAISE NOTICE 'the view of % now also hides rows whose row in % is deleted', member, rel;
     END LOOP;
     FOR member IN
         SELECT DISTINCT c.conrelid::regclass
         FROM pg_constraint c JOIN softview_internal.tables t ON t.relation = c.conrelid
         WHERE c.contype = 'f' AND c.confrelid = rel AND c.conrelid <> rel
-          AND c.conrelid::regclass <> ALL (array(SELECT softview_internal.followers(rel)))
+          AND c.conrelid::regclass <> ALL (followed_now)
     LOOP
         RAISE NOTICE 'the view of % does not follow %: that would close a foreign-key cycle', member, rel
             USING HINT = 'a cycle is broken by enable order: the table enabled first is the parent';

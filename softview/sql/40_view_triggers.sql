@@ -79,7 +79,7 @@ DECLARE
     table_name text := softview_internal.qualified_name(rel);
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     key name[] := softview_internal.primary_key(rel);
-    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c);
     view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
     insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
     update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);

@@ -106,18 +106,20 @@ CREATE OR REPLACE FUNCTION softview_internal.install_enabled(rel regclass) RETUR
 LANGUAGE plpgsql AS $$
 DECLARE
     followed_before regclass[] := array(SELECT softview_internal.followers(rel));
+    followed_now regclass[];
     member regclass;
 BEGIN
     PERFORM softview_internal.sort_tables();
     PERFORM softview.refresh(rel);
-    FOR member IN SELECT f FROM softview_internal.followers(rel) AS f WHERE f <> ALL (followed_before) LOOP
+    followed_now := array(SELECT softview_internal.followers(rel));
+    FOR member IN SELECT f FROM unnest(followed_now) AS f WHERE f <> ALL (followed_before) LOOP
         RAISE NOTICE 'the view of % now also hides rows whose row in % is deleted', member, rel;
     END LOOP;
     FOR member IN
         SELECT DISTINCT c.conrelid::regclass
         FROM pg_constraint c JOIN softview_internal.tables t ON t.relation = c.conrelid
         WHERE c.contype = 'f' AND c.confrelid = rel AND c.conrelid <> rel
-          AND c.conrelid::regclass <> ALL (array(SELECT softview_internal.followers(rel)))
+          AND c.conrelid::regclass <> ALL (followed_now)
     LOOP
         RAISE NOTICE 'the view of % does not follow %: that would close a foreign-key cycle', member, rel
             USING HINT = 'a cycle is broken by enable order: the table enabled first is the parent';
@@ -367,7 +369,7 @@ DECLARE
     table_name text := softview_internal.qualified_name(rel);
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     key name[] := softview_internal.primary_key(rel);
-    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(softview_internal.primary_key(rel)) AS c);
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c);
     view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
     insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
     update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);
