@@ -1,4 +1,4 @@
--- The softview toolkit, revision 2: everything that turns a table with `deleted_at` into an
+-- The softview toolkit, revision 3: everything that turns a table with `deleted_at` into an
 -- `active_<table>` view. Install it from a migration of your own (`softview toolkit`), upgrade
 -- it with the script `softview toolkit --upgrade-from N` prints.
 --
@@ -67,7 +67,7 @@ CREATE SCHEMA softview_internal;
 COMMENT ON SCHEMA softview_internal IS 'softview toolkit: helpers, trigger functions and the catalog; not an API';
 
 CREATE FUNCTION softview.version() RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$ SELECT 2 $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;
 
 -- The catalog (one row per enabled table, the settings) and the archive of hard deletes.
 
@@ -281,6 +281,17 @@ BEGIN
             softview_internal.qualified_name(col.parent),
             (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
     END LOOP;
+
+    -- An insert through a link's view first asks whether a deleted link with the same parents
+    -- exists; a partial index on the trash answers that without reading live links.
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
+       AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NOT NULL',
+            left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash_links',
+            softview_internal.qualified_name(rel),
+            (SELECT string_agg(quote_ident(c), ', ')
+             FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c));
+    END IF;
 
     IF has_parents THEN
         -- Writes through the view check that the parents are live, so no write through it can
@@ -690,13 +701,15 @@ $$;
 -- dependent without deleted_at, removes), and for a table with enabled parents INSERT and UPDATE
 -- check the parents and write the table. It is generated per table with every name written in,
 -- so each write runs static SQL with a cached plan and no catalog lookups; install_view creates
--- it again whenever the view changes. Only a failing parent check takes the generic path, for
--- its message.
+-- it again whenever the view changes.
 --
--- For a link (two or more parents) an insert is idempotent: a live link is returned, a
--- soft-deleted one revived. Another transaction may delete or revive the link between those
--- steps, so they are tried again; when no attempt settles it, a plain INSERT raises
--- PostgreSQL's own unique violation, which names the constraint.
+-- An insert is one statement when it can be: the row is written only if its parents are live
+-- (and, for a link, no link with the same parents exists, deleted or live). Anything else takes
+-- the slow path: check_parents raises the error that names the parent, and a link insert is
+-- idempotent, returning a live link or reviving a soft-deleted one. Another transaction may
+-- delete or revive the link between those steps, so they are tried again; when no attempt
+-- settles it, a plain INSERT raises PostgreSQL's own unique violation, which names the
+-- constraint.
 CREATE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
@@ -707,7 +720,9 @@ DECLARE
     view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
     insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
     update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);
-    insert_row text;
+    insert_into text;
+    new_values text;
+    parents_live text[] := '{}';
     parent_checks text := '';
     link_columns name[];
     link_match text;
@@ -722,28 +737,37 @@ BEGIN
         ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
     END;
     FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
-        parent_checks := parent_checks || format($check$
-    IF NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s) THEN
-        PERFORM softview_internal.check_parents(%L::regclass, NEW);
-    END IF;$check$,
+        parents_live := parents_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
             (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
             softview_internal.view_name(fk.parent),
-            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns),
-            table_name);
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
+        parent_checks := parent_checks || format($check$
+        IF NOT %s THEN
+            PERFORM softview_internal.check_parents(%L::regclass, NEW);
+        END IF;$check$,
+            parents_live[cardinality(parents_live)], table_name);
     END LOOP;
-    insert_row := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)', table_name,
-        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c),
-        (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c));
-    IF (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+    insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
+    new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
+    IF cardinality(parents_live) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
         link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
-        on_insert := format($link$FOR attempt IN 1..3 LOOP%s
-            %s ON CONFLICT DO NOTHING RETURNING %s INTO written;
+        on_insert := format($link$%s
+            SELECT %s WHERE %s%s
+            ON CONFLICT DO NOTHING RETURNING %s INTO written;
+        IF FOUND THEN NEW := written; RETURN NEW; END IF;%s
+        FOR attempt IN 1..3 LOOP%s
+            %s VALUES (%s) ON CONFLICT DO NOTHING RETURNING %s INTO written;
             IF FOUND THEN NEW := written; RETURN NEW; END IF;
             SELECT %s INTO written FROM %s WHERE %s%s FOR SHARE;
             IF FOUND THEN NEW := written; RETURN NEW; END IF;
         END LOOP;
-        %s RETURNING %s INTO written;$link$,
+        %s VALUES (%s) RETURNING %s INTO written;$link$,
+            insert_into, new_values, array_to_string(parents_live, ' AND '),
+            CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
+                                                 table_name, link_match) ELSE '' END,
+            view_columns, parent_checks,
             CASE WHEN soft_deletable THEN format($revive$
             UPDATE %s SET deleted_at = NULL WHERE (%s) IN
                 (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
@@ -753,15 +777,25 @@ BEGIN
             IF FOUND THEN NEW := written; RETURN NEW; END IF;$revive$,
                 table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
             ELSE '' END,
-            insert_row, view_columns,
+            insert_into, new_values, view_columns,
             view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
-            insert_row, view_columns);
+            insert_into, new_values, view_columns);
+    ELSIF cardinality(parents_live) = 1 THEN
+        on_insert := format($child$%s
+            SELECT %s WHERE %s
+            RETURNING %s INTO written;
+        IF NOT FOUND THEN%s
+            %s VALUES (%s) RETURNING %s INTO written;
+        END IF;$child$,
+            insert_into, new_values, parents_live[1], view_columns, replace(parent_checks, E'\n', E'\n    '),
+            insert_into, new_values, view_columns);
     ELSE
-        on_insert := format('%s RETURNING %s INTO written;', insert_row, view_columns);
+        on_insert := format('%s VALUES (%s) RETURNING %s INTO written;', insert_into, new_values, view_columns);
     END IF;
-    on_update := format($update$UPDATE %s SET %s WHERE %s RETURNING %s INTO written;
+    on_update := format($update$%s
+        UPDATE %s SET %s WHERE %s RETURNING %s INTO written;
         IF NOT FOUND THEN RETURN NULL; END IF;$update$,
-        table_name,
+        parent_checks, table_name,
         (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
         softview_internal.match_columns('', key, 'OLD', key), view_columns);
     RETURN format($function$#variable_conflict use_column
@@ -771,16 +805,15 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         %s
         RETURN OLD;
-    END IF;%s
+    END IF;
     IF TG_OP = 'INSERT' THEN
         %s
-    ELSE
-        %s
+    ELSE%s
     END IF;
     NEW := written;
     RETURN NEW;
 END$function$,
-        on_delete, parent_checks, on_insert, on_update);
+        on_delete, on_insert, on_update);
 END
 $$;
 

@@ -1,4 +1,4 @@
--- The softview toolkit, revision 2: everything that turns a table with `deleted_at` into an
+-- The softview toolkit, revision 3: everything that turns a table with `deleted_at` into an
 -- `active_<table>` view. Install it from a migration of your own (`softview toolkit`), upgrade
 -- it with the script `softview toolkit --upgrade-from N` prints.
 --
@@ -67,4 +67,4 @@ CREATE SCHEMA softview_internal;
 COMMENT ON SCHEMA softview_internal IS 'softview toolkit: helpers, trigger functions and the catalog; not an API';
 
 CREATE FUNCTION softview.version() RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$ SELECT 2 $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;

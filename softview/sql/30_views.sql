@@ -69,6 +69,17 @@ BEGIN
             (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
     END LOOP;
 
+    -- An insert through a link's view first asks whether a deleted link with the same parents
+    -- exists; a partial index on the trash answers that without reading live links.
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
+       AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NOT NULL',
+            left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash_links',
+            softview_internal.qualified_name(rel),
+            (SELECT string_agg(quote_ident(c), ', ')
+             FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c));
+    END IF;
+
     IF has_parents THEN
         -- Writes through the view check that the parents are live, so no write through it can
         -- create a row the view would then hide. NEW only carries defaults the view declares.

@@ -15,7 +15,7 @@ use diesel::sql_types::{Bool, Integer};
 use crate::error::{Error, Result};
 
 /// The toolkit revision this crate installs and expects; `softview.version()` in SQL.
-pub const REVISION: i32 = 2;
+pub const REVISION: i32 = 3;
 
 /// The whole toolkit, as one script, assembled from the files of `sql/` (one per concern).
 pub const INSTALL_SQL: &str = concat!(
@@ -43,7 +43,10 @@ pub const UNINSTALL_SQL: &str = include_str!("../sql/uninstall.sql");
 
 /// The step from each revision to the next, in order: `UPGRADES[0]` goes from 1 to 2. A step
 /// is never edited once released; each checks the revision it starts from.
-const UPGRADES: &[&str] = &[include_str!("../sql/upgrade/1-2.sql")];
+const UPGRADES: &[&str] = &[
+    include_str!("../sql/upgrade/1-2.sql"),
+    include_str!("../sql/upgrade/2-3.sql"),
+];
 
 /// The script that upgrades an installed toolkit of revision `from` to [`REVISION`]; it
 /// refuses to run on a database holding another revision.

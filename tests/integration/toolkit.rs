@@ -97,12 +97,11 @@ fn the_public_schema_holds_exactly_what_the_header_lists() {
 fn a_second_install_is_refused_and_install_or_upgrade_leaves_a_current_toolkit_alone() {
     let (_db, mut conn) = crate::common::db();
     let error = conn.batch_execute(toolkit::INSTALL_SQL).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .starts_with("the softview toolkit is already installed (revision 2)"),
-        "{error}"
+    let expected = format!(
+        "the softview toolkit is already installed (revision {})",
+        toolkit::REVISION
     );
+    assert!(error.to_string().starts_with(&expected), "{error}");
     assert_eq!(
         toolkit::install_or_upgrade(&mut conn).unwrap(),
         Change::Current
@@ -145,18 +144,24 @@ fn install_or_upgrade_installs_into_an_empty_database_and_refuses_a_newer_toolki
     ));
 }
 
-/// The install script of revision 1 exactly as it was released, to upgrade from.
+/// The install scripts of the released revisions exactly as they were released, to upgrade
+/// from.
 const REVISION_1_SQL: &str = include_str!("../fixtures/toolkit_revision_1.sql");
+const REVISION_2_SQL: &str = include_str!("../fixtures/toolkit_revision_2.sql");
 
-/// Owners and their pets in schema `app`, the child enabled before its parent, with settings
-/// that an upgrade must keep: a grace period, a default grace period, a required actor.
+/// Owners and their pets in schema `app`, the child enabled before its parent, and walks
+/// linking the two, with settings that an upgrade must keep: a grace period, a default grace
+/// period, a required actor.
 const CHILD_BEFORE_PARENT: &str = r#"
     CREATE SCHEMA app;
     CREATE TABLE app.owners (id int PRIMARY KEY, name text NOT NULL, deleted_at timestamptz);
     CREATE TABLE app."Pets" (id int PRIMARY KEY, owner_id int NOT NULL REFERENCES app.owners (id),
                              deleted_at timestamptz);
+    CREATE TABLE app.walks (id int PRIMARY KEY, owner_id int NOT NULL REFERENCES app.owners (id),
+                            pet_id int NOT NULL REFERENCES app."Pets" (id), deleted_at timestamptz);
     SELECT softview.enable('app."Pets"');
     SELECT softview.enable('app.owners');
+    SELECT softview.enable('app.walks');
     SELECT softview.set_grace_period('app."Pets"', interval '2 days');
     SELECT softview.set_default_grace_period(interval '9 days');
     SELECT softview.require_actor('app.owners', true);
@@ -301,7 +306,7 @@ fn a_child_enabled_before_its_parent_follows_it_once_the_parent_is_enabled() {
     );
     assert_eq!(
         catalog_rows(&mut conn),
-        r#"app.owners 2 1 t t ; app."Pets" 1 2 t f 2 days"#
+        r#"app.owners 2 1 t t ; app."Pets" 1 2 t f 2 days; app.walks 3 3 t f "#
     );
     // Through the view, a pet cannot be moved to the deleted owner either.
     let (state, message) = sql_error(
@@ -314,12 +319,22 @@ fn a_child_enabled_before_its_parent_follows_it_once_the_parent_is_enabled() {
     );
 }
 
-/// Revision 1 to 2: the step keeps the catalog's settings and the archive, repairs the view of
-/// the child enabled first, and leaves a database defined exactly as a fresh revision 2 one.
 #[test]
 fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() {
-    let (_old, mut upgraded) = EmptyDatabase::new("upgraded");
-    upgraded.batch_execute(REVISION_1_SQL).unwrap();
+    upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(1, REVISION_1_SQL);
+}
+
+#[test]
+fn upgrading_revision_2_keeps_settings_and_archive_and_equals_a_fresh_install() {
+    upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(2, REVISION_2_SQL);
+}
+
+/// An upgrade keeps the catalog's settings and the archive, repairs the view of the child
+/// enabled first (revision 1 left it live), and leaves a database defined exactly as a fresh
+/// install of the current revision: views, trigger functions and softview's own indexes.
+fn upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(from: i32, released: &str) {
+    let (_old, mut upgraded) = EmptyDatabase::new(&format!("upgraded_from_{from}"));
+    upgraded.batch_execute(released).unwrap();
     exec(&mut upgraded, CHILD_BEFORE_PARENT);
     exec(&mut upgraded, DELETES);
     let archive_before = text(
@@ -329,7 +344,7 @@ fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() 
     );
     assert_eq!(
         toolkit::install_or_upgrade(&mut upgraded).unwrap(),
-        Change::Upgraded { from: 1 }
+        Change::Upgraded { from }
     );
     assert_eq!(
         toolkit::installed_revision(&mut upgraded).unwrap(),
@@ -364,7 +379,7 @@ fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() 
         "the upgrade re-creates the child's view so that it follows its parent"
     );
 
-    let (_fresh, mut fresh) = EmptyDatabase::new("fresh");
+    let (_fresh, mut fresh) = EmptyDatabase::new(&format!("fresh_for_{from}"));
     fresh.batch_execute(toolkit::INSTALL_SQL).unwrap();
     exec(&mut fresh, CHILD_BEFORE_PARENT);
     assert_same_lines(
@@ -382,7 +397,7 @@ fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() 
     );
 }
 
-/// The step checks where it starts: on revision 2 it refuses and changes nothing.
+/// A step checks where it starts: on the current revision it refuses and changes nothing.
 #[test]
 fn the_upgrade_step_refuses_a_database_at_another_revision() {
     let (_db, mut conn) = EmptyDatabase::new("twice");
@@ -392,9 +407,15 @@ fn the_upgrade_step_refuses_a_database_at_another_revision() {
     assert_eq!(state, "55000");
     assert_eq!(
         message,
-        "this step upgrades the softview toolkit from revision 1, but revision 2 is installed"
+        format!(
+            "this step upgrades the softview toolkit from revision 1, but revision {} is installed",
+            toolkit::REVISION
+        )
     );
-    assert_eq!(toolkit::installed_revision(&mut conn).unwrap(), Some(2));
+    assert_eq!(
+        toolkit::installed_revision(&mut conn).unwrap(),
+        Some(toolkit::REVISION)
+    );
     assert_eq!(
         toolkit::upgrade_sql(toolkit::REVISION).unwrap(),
         "",
