@@ -1,6 +1,7 @@
 //! Lifecycle calls racing another transaction, made deterministic: a statement trigger parks
-//! the call between two of its statements, the other transaction commits, and the call goes
-//! on. Each test failed on the code before its fix (see the commit that added it).
+//! the call between two of its statements (or the call waits for a row the other transaction
+//! holds), the other transaction commits, and the call goes on. Each test failed on the code
+//! before its fix (see the commit that added it).
 
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -8,9 +9,9 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use softview::{Error, Lifecycle, as_actor};
 use softview_devdb::TestDatabase;
-use softview_example::schema::places;
+use softview_example::schema::{activities, places};
 use softview_example::views::active_place_activities as links;
-use softview_example::{NewPlaceActivity, PlaceActivity};
+use softview_example::{NewActivity, NewPlaceActivity, PlaceActivity};
 
 use crate::common::{count, db, exec, seed, text, truth};
 
@@ -55,25 +56,11 @@ impl Gate {
         let mut conn = database.connect().unwrap();
         exec(&mut conn, "SET test.parked = 'on'");
         let call = thread::spawn(move || call(&mut conn));
-        let start = Instant::now();
-        while !truth(
+        wait_until_waiting(
             &mut self.watcher,
-            &format!(
-                "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-                         AND objid = {GATE_LOCK} AND database = (SELECT oid FROM pg_database
-                                                                  WHERE datname = current_database()))"
-            ),
-        ) {
-            assert!(
-                !call.is_finished(),
-                "the call finished without reaching the gate"
-            );
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the call did not reach the gate"
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
+            &format!("locktype = 'advisory' AND objid = {GATE_LOCK}"),
+            &call,
+        );
         call
     }
 
@@ -82,6 +69,27 @@ impl Gate {
             &mut self.holder,
             &format!("SELECT pg_advisory_unlock({GATE_LOCK})"),
         );
+    }
+}
+
+/// Returns once a session of this database waits for a lock matching `lock` (a condition on
+/// `pg_locks`), failing if `call` ends first or nothing waits within a minute.
+fn wait_until_waiting<T>(watcher: &mut PgConnection, lock: &str, call: &JoinHandle<T>) {
+    let start = Instant::now();
+    while !truth(
+        watcher,
+        &format!(
+            "EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND {lock}
+                     AND (database IS NULL OR database = (SELECT oid FROM pg_database
+                                                          WHERE datname = current_database())))"
+        ),
+    ) {
+        assert!(!call.is_finished(), "the call finished without waiting");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the call did not wait"
+        );
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -268,5 +276,43 @@ fn a_purge_batch_labels_only_its_own_deletes() {
             "public.reviews 1 softview purge deleted more than 00:00:00 ago; public.reviews 2 - -; \
              public.place_activities 3 ann deleted more than 00:00:00 ago; public.place_activities 2 ann -"
         )
+    );
+}
+
+/// insert_or_revive looks for a deleted row holding the key while another transaction is
+/// soft-deleting the live one. Before the fix it found no deleted row, then (in a new snapshot)
+/// no live one once that delete committed, and inserted a second row beside the one just
+/// deleted: an outcome of neither order. Now it waits for the row and revives it.
+#[test]
+fn insert_or_revive_racing_a_soft_delete_of_the_holder_revives_it() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "BEGIN; UPDATE activities SET deleted_at = now() WHERE id = 1",
+    );
+    let mut watcher = database.connect().unwrap();
+    let mut caller = database.connect().unwrap();
+    let call = thread::spawn(move || {
+        activities::table.insert_or_revive(
+            &mut caller,
+            NewActivity {
+                name: "Swim",
+                kind: Some("pool"),
+            },
+        )
+    });
+    wait_until_waiting(&mut watcher, "locktype = 'transactionid'", &call);
+    exec(&mut conn, "COMMIT");
+    let revived = call.join().unwrap().unwrap();
+    assert_eq!((revived.id, revived.deleted_at), (1, None));
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s %s %s', id, kind, deleted_at IS NULL), '; ' ORDER BY id)
+             FROM activities WHERE name = 'Swim'"
+        )
+        .as_deref(),
+        Some("1 pool t")
     );
 }

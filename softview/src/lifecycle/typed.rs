@@ -473,24 +473,26 @@ macro_rules! soft_deletable {
                 // A name for the table's module, usable inside the repetition over columns.
                 use $($table)::+ as declared;
                 conn.transaction(|conn| {
-                    let deleted_key = self
+                    // Every row holding the key, live or deleted, locked at once: a row deleted
+                    // or restored by a transaction still running is waited for and read as it
+                    // committed, so what follows is decided on rows that cannot change.
+                    let holders: Vec<($key, Option<DateTime<Utc>>)> = self
                         $(.filter(declared::$unique.eq(&new.$unique)))+
-                        .filter(declared::deleted_at.is_not_null())
-                        .order(declared::deleted_at.desc())
-                        .select(<Self as $crate::__private::diesel::Table>::primary_key(&self))
+                        .select((<Self as $crate::__private::diesel::Table>::primary_key(&self), declared::deleted_at))
                         .for_update()
-                        .first::<$key>(conn)
-                        .optional()?;
-                    let live_holder = self
-                        $(.filter(declared::$unique.eq(&new.$unique)))+
-                        .filter(declared::deleted_at.is_null());
-                    let held = $crate::__private::diesel::select($crate::__private::diesel::dsl::exists(live_holder))
-                        .get_result::<bool>(conn)?;
-                    match deleted_key {
-                        Some(key) if !held => Ok($crate::__private::diesel::update(self.find(key))
+                        .load(conn)?;
+                    let live_holder = holders.iter().any(|(_, deleted_at)| deleted_at.is_none());
+                    let newest_deleted = holders
+                        .into_iter()
+                        .filter_map(|(key, deleted_at)| deleted_at.map(|at| (at, key)))
+                        .max_by_key(|(at, _)| *at);
+                    match newest_deleted {
+                        Some((_, key)) if !live_holder => Ok($crate::__private::diesel::update(self.find(key))
                             .set((&new, declared::deleted_at.eq(None::<DateTime<Utc>>)))
                             .returning(<$record>::as_returning())
                             .get_result(conn)?),
+                        // Nothing to revive, or a live row holds the key: the insert raises
+                        // PostgreSQL's unique violation, which names the constraint.
                         _ => Ok($crate::__private::diesel::insert_into(self)
                             .values(&new)
                             .returning(<$record>::as_returning())
