@@ -140,6 +140,65 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- `base || suffix` when that fits PostgreSQL's 63-byte names; otherwise `base` cut short,
+-- then a hash of the whole of it, then `suffix`, so that two long names sharing a prefix never
+-- get the same name (PostgreSQL would cut both to one, with only a NOTICE).
+CREATE FUNCTION softview_internal.fitted_name(base name, suffix text) RETURNS name
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    hash text := '_' || left(md5(base), 8);
+    cut text := base;
+BEGIN
+    IF octet_length(base || suffix) <= 63 THEN
+        RETURN base || suffix;
+    END IF;
+    WHILE octet_length(cut || hash || suffix) > 63 LOOP
+        cut := left(cut, -1);
+    END LOOP;
+    RETURN cut || hash || suffix;
+END
+$$;
+
+-- Creates a partial index softview needs on `rel`, unless one with these columns and this
+-- predicate is there already, whoever made it. It is named after the table with `suffix`
+-- (see fitted_name); a name another relation holds is refused, not skipped. The comment says
+-- why it is there, and marks it for softview.disable to drop.
+CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
+                                               suffix text, purpose text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    index_name name := softview_internal.fitted_name((SELECT relname FROM pg_class WHERE oid = rel), suffix);
+    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    holder regclass;
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM pg_index i
+        WHERE i.indrelid = rel AND NOT i.indisunique AND i.indexprs IS NULL
+          AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
+                                FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
+                                JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
+          AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
+    THEN
+        RETURN;
+    END IF;
+    SELECT c.oid INTO holder FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relname = index_name AND n.nspname = schema_name;
+    IF holder IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot enable %: the name % is taken by %', softview_internal.qualified_name(rel),
+                        quote_ident(index_name), holder
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('softview needs an index ON %s (%s) WHERE %s: create it under a name of your own, or rename %s',
+                                softview_internal.qualified_name(rel), column_list, predicate, holder);
+    END IF;
+    EXECUTE format('CREATE INDEX %I ON %s (%s) WHERE %s', index_name,
+                   softview_internal.qualified_name(rel), column_list, predicate);
+    EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
+                   format('created by softview: %s; softview.disable drops it', purpose));
+END
+$$;
+
 -- The trigger function generated for the view of `rel` (see view_trigger_source).
 CREATE FUNCTION softview_internal.trigger_function_name(rel regclass) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
@@ -153,6 +212,18 @@ LANGUAGE sql STABLE AS $$
     FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
     WHERE t.tgrelid = view_rel AND t.tgname = 'softview_delete'
       AND f.pronamespace = 'softview_internal'::regnamespace AND f.proname LIKE 'write\_%'
+$$;
+
+-- Whether `view_rel` is the view softview made for `rel`: a view on `rel` whose DELETE trigger
+-- calls a generated function. A view of the same name made by someone else is not replaced.
+CREATE FUNCTION softview_internal.is_view_of(view_rel regclass, rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (SELECT relkind FROM pg_class WHERE oid = view_rel) = 'v'
+       AND softview_internal.current_trigger_function(view_rel) IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d
+                       ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                   WHERE r.ev_class = view_rel AND d.refclassid = 'pg_class'::regclass
+                     AND d.refobjid = rel)
 $$;
 
 -- Live columns of a relation, in table order.
@@ -256,6 +327,13 @@ DECLARE
     col record;
     grant_row record;
 BEGIN
+    IF to_regclass(view_name) IS NOT NULL AND NOT softview_internal.is_view_of(to_regclass(view_name), rel) THEN
+        RAISE EXCEPTION 'cannot enable %: % already exists and is not its softview view',
+                        softview_internal.qualified_name(rel), view_name
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('rename or drop %s; softview names the view of %s %s',
+                                view_name, softview_internal.qualified_name(rel), view_name);
+    END IF;
     EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
         view_name, softview_internal.view_query(rel));
     EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
@@ -276,21 +354,18 @@ BEGIN
     FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
                JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
     LOOP
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NULL',
-            left((SELECT relname FROM pg_class WHERE oid = col.parent), 50) || '_live_keys',
-            softview_internal.qualified_name(col.parent),
-            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+        PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
+            '_live_keys', 'the views of the tables referencing it look up live keys');
     END LOOP;
 
     -- An insert through a link's view first asks whether a deleted link with the same parents
     -- exists; a partial index on the trash answers that without reading live links.
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
        AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NOT NULL',
-            left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash_links',
-            softview_internal.qualified_name(rel),
-            (SELECT string_agg(quote_ident(c), ', ')
-             FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c));
+        PERFORM softview_internal.ensure_index(rel,
+            array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
+            'deleted_at IS NOT NULL', '_trash_links',
+            'an insert through its view looks for a deleted link to revive');
     END IF;
 
     IF has_parents THEN
@@ -412,6 +487,12 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'softview identifies rows by primary key in its triggers and archive';
     END IF;
+    IF octet_length('active_' || (SELECT relname FROM pg_class WHERE oid = rel)) > 63 THEN
+        RAISE EXCEPTION 'cannot enable %: its view would be named active_%, longer than PostgreSQL''s 63 bytes', rel,
+                        (SELECT relname FROM pg_class WHERE oid = rel)
+            USING ERRCODE = 'name_too_long',
+                  HINT = 'rename the table to at most 56 bytes';
+    END IF;
 END
 $$;
 
@@ -466,9 +547,8 @@ BEGIN
     INSERT INTO softview_internal.tables (relation, soft_deletable, position)
     VALUES (rel, true, (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
     ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
-    -- The trash, newest first, and the purge, oldest first, read deleted rows by deleted_at.
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (deleted_at) WHERE deleted_at IS NOT NULL',
-        left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash', softview_internal.qualified_name(rel));
+    PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
+        'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
     RETURN softview_internal.install_enabled(rel);
 END
 $$;
@@ -604,6 +684,7 @@ CREATE FUNCTION softview.disable(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     dependents text;
+    created regclass;
 BEGIN
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
@@ -614,6 +695,14 @@ BEGIN
     PERFORM softview.drop_views(rel);
     EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    -- The indexes softview created on the table (see ensure_index); those on its parents stay
+    -- while the parents are enabled.
+    FOR created IN
+        SELECT i.indexrelid::regclass FROM pg_index i
+        WHERE i.indrelid = rel AND obj_description(i.indexrelid, 'pg_class') LIKE 'created by softview: %'
+    LOOP
+        EXECUTE format('DROP INDEX %s', created);
+    END LOOP;
     DELETE FROM softview_internal.tables WHERE relation = rel;
 END
 $$;
@@ -707,9 +796,9 @@ $$;
 -- (and, for a link, no link with the same parents exists, deleted or live). Anything else takes
 -- the slow path: check_parents raises the error that names the parent, and a link insert is
 -- idempotent, returning a live link or reviving a soft-deleted one. Another transaction may
--- delete or revive the link between those steps, so they are tried again; when no attempt
--- settles it, a plain INSERT raises PostgreSQL's own unique violation, which names the
--- constraint.
+-- delete, revive or insert the link between those steps (a revive that meets a link inserted
+-- meanwhile gives way to it), so they are tried again; when no attempt settles it, a plain
+-- INSERT raises PostgreSQL's own unique violation, which names the constraint.
 CREATE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
@@ -769,12 +858,18 @@ BEGIN
                                                  table_name, link_match) ELSE '' END,
             view_columns, parent_checks,
             CASE WHEN soft_deletable THEN format($revive$
-            UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                 ORDER BY deleted_at DESC LIMIT 1)
-            RETURNING %s INTO written;
-            IF FOUND THEN NEW := written; RETURN NEW; END IF;$revive$,
+            revived := false;
+            BEGIN
+                UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                    (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                     ORDER BY deleted_at DESC LIMIT 1)
+                RETURNING %s INTO written;
+                revived := FOUND;
+            EXCEPTION WHEN unique_violation THEN
+                -- A live link committed while this one was revived: the steps below return it.
+            END;
+            IF revived THEN NEW := written; RETURN NEW; END IF;$revive$,
                 table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
             ELSE '' END,
             insert_into, new_values, view_columns,
@@ -801,6 +896,7 @@ BEGIN
     RETURN format($function$#variable_conflict use_column
 DECLARE
     written record;
+    revived boolean;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         %s

@@ -26,7 +26,7 @@ pub const INITIAL_PLACES: i64 = 24;
 pub const PURGE_AFTER: Duration = Duration::from_secs(1);
 /// Workers pick keys among the rows a table's calls created most recently, so that most calls
 /// meet rows that still exist.
-const RECENT: usize = 24;
+const RECENT: usize = 12;
 
 /// One kind of call a worker makes.
 #[derive(Debug, Clone, Copy)]
@@ -49,9 +49,9 @@ enum Op {
 /// How often each call is made, relative to the others.
 const MIX: &[(Op, u32)] = &[
     (Op::ReviveActivity, 14),
-    (Op::SoftDeleteActivity, 10),
-    (Op::RestoreActivity, 10),
-    (Op::HardDeleteActivity, 2),
+    (Op::SoftDeleteActivity, 5),
+    (Op::RestoreActivity, 8),
+    (Op::HardDeleteActivity, 1),
     (Op::InsertPlace, 3),
     (Op::SoftDeletePlace, 7),
     (Op::RestorePlace, 7),

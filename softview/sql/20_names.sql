@@ -15,6 +15,65 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- `base || suffix` when that fits PostgreSQL's 63-byte names; otherwise `base` cut short,
+-- then a hash of the whole of it, then `suffix`, so that two long names sharing a prefix never
+-- get the same name (PostgreSQL would cut both to one, with only a NOTICE).
+CREATE FUNCTION softview_internal.fitted_name(base name, suffix text) RETURNS name
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    hash text := '_' || left(md5(base), 8);
+    cut text := base;
+BEGIN
+    IF octet_length(base || suffix) <= 63 THEN
+        RETURN base || suffix;
+    END IF;
+    WHILE octet_length(cut || hash || suffix) > 63 LOOP
+        cut := left(cut, -1);
+    END LOOP;
+    RETURN cut || hash || suffix;
+END
+$$;
+
+-- Creates a partial index softview needs on `rel`, unless one with these columns and this
+-- predicate is there already, whoever made it. It is named after the table with `suffix`
+-- (see fitted_name); a name another relation holds is refused, not skipped. The comment says
+-- why it is there, and marks it for softview.disable to drop.
+CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
+                                               suffix text, purpose text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    index_name name := softview_internal.fitted_name((SELECT relname FROM pg_class WHERE oid = rel), suffix);
+    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    holder regclass;
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM pg_index i
+        WHERE i.indrelid = rel AND NOT i.indisunique AND i.indexprs IS NULL
+          AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
+                                FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
+                                JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
+          AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
+    THEN
+        RETURN;
+    END IF;
+    SELECT c.oid INTO holder FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relname = index_name AND n.nspname = schema_name;
+    IF holder IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot enable %: the name % is taken by %', softview_internal.qualified_name(rel),
+                        quote_ident(index_name), holder
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('softview needs an index ON %s (%s) WHERE %s: create it under a name of your own, or rename %s',
+                                softview_internal.qualified_name(rel), column_list, predicate, holder);
+    END IF;
+    EXECUTE format('CREATE INDEX %I ON %s (%s) WHERE %s', index_name,
+                   softview_internal.qualified_name(rel), column_list, predicate);
+    EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
+                   format('created by softview: %s; softview.disable drops it', purpose));
+END
+$$;
+
 -- The trigger function generated for the view of `rel` (see view_trigger_source).
 CREATE FUNCTION softview_internal.trigger_function_name(rel regclass) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
@@ -28,6 +87,18 @@ LANGUAGE sql STABLE AS $$
     FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
     WHERE t.tgrelid = view_rel AND t.tgname = 'softview_delete'
       AND f.pronamespace = 'softview_internal'::regnamespace AND f.proname LIKE 'write\_%'
+$$;
+
+-- Whether `view_rel` is the view softview made for `rel`: a view on `rel` whose DELETE trigger
+-- calls a generated function. A view of the same name made by someone else is not replaced.
+CREATE FUNCTION softview_internal.is_view_of(view_rel regclass, rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (SELECT relkind FROM pg_class WHERE oid = view_rel) = 'v'
+       AND softview_internal.current_trigger_function(view_rel) IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d
+                       ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                   WHERE r.ev_class = view_rel AND d.refclassid = 'pg_class'::regclass
+                     AND d.refobjid = rel)
 $$;
 
 -- Live columns of a relation, in table order.

@@ -43,6 +43,13 @@ DECLARE
     col record;
     grant_row record;
 BEGIN
+    IF to_regclass(view_name) IS NOT NULL AND NOT softview_internal.is_view_of(to_regclass(view_name), rel) THEN
+        RAISE EXCEPTION 'cannot enable %: % already exists and is not its softview view',
+                        softview_internal.qualified_name(rel), view_name
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('rename or drop %s; softview names the view of %s %s',
+                                view_name, softview_internal.qualified_name(rel), view_name);
+    END IF;
     EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
         view_name, softview_internal.view_query(rel));
     EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
@@ -63,21 +70,18 @@ BEGIN
     FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
                JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
     LOOP
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NULL',
-            left((SELECT relname FROM pg_class WHERE oid = col.parent), 50) || '_live_keys',
-            softview_internal.qualified_name(col.parent),
-            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+        PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
+            '_live_keys', 'the views of the tables referencing it look up live keys');
     END LOOP;
 
     -- An insert through a link's view first asks whether a deleted link with the same parents
     -- exists; a partial index on the trash answers that without reading live links.
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
        AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%s) WHERE deleted_at IS NOT NULL',
-            left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash_links',
-            softview_internal.qualified_name(rel),
-            (SELECT string_agg(quote_ident(c), ', ')
-             FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c));
+        PERFORM softview_internal.ensure_index(rel,
+            array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
+            'deleted_at IS NOT NULL', '_trash_links',
+            'an insert through its view looks for a deleted link to revive');
     END IF;
 
     IF has_parents THEN
@@ -199,6 +203,12 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'softview identifies rows by primary key in its triggers and archive';
     END IF;
+    IF octet_length('active_' || (SELECT relname FROM pg_class WHERE oid = rel)) > 63 THEN
+        RAISE EXCEPTION 'cannot enable %: its view would be named active_%, longer than PostgreSQL''s 63 bytes', rel,
+                        (SELECT relname FROM pg_class WHERE oid = rel)
+            USING ERRCODE = 'name_too_long',
+                  HINT = 'rename the table to at most 56 bytes';
+    END IF;
 END
 $$;
 
@@ -253,9 +263,8 @@ BEGIN
     INSERT INTO softview_internal.tables (relation, soft_deletable, position)
     VALUES (rel, true, (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
     ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
-    -- The trash, newest first, and the purge, oldest first, read deleted rows by deleted_at.
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (deleted_at) WHERE deleted_at IS NOT NULL',
-        left((SELECT relname FROM pg_class WHERE oid = rel), 50) || '_trash', softview_internal.qualified_name(rel));
+    PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
+        'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
     RETURN softview_internal.install_enabled(rel);
 END
 $$;
@@ -391,6 +400,7 @@ CREATE FUNCTION softview.disable(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     dependents text;
+    created regclass;
 BEGIN
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
@@ -401,6 +411,14 @@ BEGIN
     PERFORM softview.drop_views(rel);
     EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    -- The indexes softview created on the table (see ensure_index); those on its parents stay
+    -- while the parents are enabled.
+    FOR created IN
+        SELECT i.indexrelid::regclass FROM pg_index i
+        WHERE i.indrelid = rel AND obj_description(i.indexrelid, 'pg_class') LIKE 'created by softview: %'
+    LOOP
+        EXECUTE format('DROP INDEX %s', created);
+    END LOOP;
     DELETE FROM softview_internal.tables WHERE relation = rel;
 END
 $$;

@@ -72,9 +72,9 @@ $$;
 -- (and, for a link, no link with the same parents exists, deleted or live). Anything else takes
 -- the slow path: check_parents raises the error that names the parent, and a link insert is
 -- idempotent, returning a live link or reviving a soft-deleted one. Another transaction may
--- delete or revive the link between those steps, so they are tried again; when no attempt
--- settles it, a plain INSERT raises PostgreSQL's own unique violation, which names the
--- constraint.
+-- delete, revive or insert the link between those steps (a revive that meets a link inserted
+-- meanwhile gives way to it), so they are tried again; when no attempt settles it, a plain
+-- INSERT raises PostgreSQL's own unique violation, which names the constraint.
 CREATE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
@@ -134,12 +134,18 @@ BEGIN
                                                  table_name, link_match) ELSE '' END,
             view_columns, parent_checks,
             CASE WHEN soft_deletable THEN format($revive$
-            UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                 ORDER BY deleted_at DESC LIMIT 1)
-            RETURNING %s INTO written;
-            IF FOUND THEN NEW := written; RETURN NEW; END IF;$revive$,
+            revived := false;
+            BEGIN
+                UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                    (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                     ORDER BY deleted_at DESC LIMIT 1)
+                RETURNING %s INTO written;
+                revived := FOUND;
+            EXCEPTION WHEN unique_violation THEN
+                -- A live link committed while this one was revived: the steps below return it.
+            END;
+            IF revived THEN NEW := written; RETURN NEW; END IF;$revive$,
                 table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
             ELSE '' END,
             insert_into, new_values, view_columns,
@@ -166,6 +172,7 @@ BEGIN
     RETURN format($function$#variable_conflict use_column
 DECLARE
     written record;
+    revived boolean;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         %s

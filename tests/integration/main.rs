@@ -12,6 +12,7 @@ mod indexes;
 mod lifecycle;
 mod link_triggers;
 mod migrations;
+mod names;
 mod pitfall_docs;
 mod pitfalls;
 mod purge;

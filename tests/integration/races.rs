@@ -316,3 +316,46 @@ fn insert_or_revive_racing_a_soft_delete_of_the_holder_revives_it() {
         Some("1 pool t")
     );
 }
+
+/// A link insert finds only a deleted link and revives it while another transaction inserts
+/// the same link live into the table and commits. Before the fix the revive ran into the new
+/// link's key and the insert failed with a unique conflict (the load run met it once in
+/// 177,634 link inserts); now it returns the link the other transaction made.
+#[test]
+fn a_link_insert_reviving_while_the_link_is_inserted_returns_the_new_link() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE place_activities SET deleted_at = now() WHERE id = 1",
+    );
+    exec(
+        &mut conn,
+        "BEGIN; INSERT INTO place_activities (id, place_id, activity_id) VALUES (50, 1, 1)",
+    );
+    let mut watcher = database.connect().unwrap();
+    let mut caller = database.connect().unwrap();
+    let call = thread::spawn(move || {
+        diesel::insert_into(links::table)
+            .values(NewPlaceActivity {
+                place_id: 1,
+                activity_id: 1,
+            })
+            .returning(PlaceActivity::as_returning())
+            .get_result(&mut caller)
+            .map_err(Error::from)
+    });
+    wait_until_waiting(&mut watcher, "locktype = 'transactionid'", &call);
+    exec(&mut conn, "COMMIT");
+    let link = call.join().unwrap().unwrap();
+    assert_eq!(link.id, 50, "the link the other transaction inserted");
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s %s', id, deleted_at IS NULL), '; ' ORDER BY id)
+             FROM place_activities WHERE place_id = 1 AND activity_id = 1"
+        )
+        .as_deref(),
+        Some("1 f; 50 t")
+    );
+}

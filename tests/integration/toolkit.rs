@@ -215,8 +215,8 @@ fn toolkit_definition(conn: &mut PgConnection) -> String {
     .unwrap()
 }
 
-/// The views, triggers, trigger functions and indexes softview made on the tables of schema
-/// `app`. Trigger functions are named by table oid, which differs between databases.
+/// The views, triggers, trigger functions and indexes (with their comments) softview made on
+/// the tables of schema `app`. Trigger functions are named by table oid, which differs between databases.
 fn app_definition(conn: &mut PgConnection) -> String {
     text(
         conn,
@@ -231,7 +231,8 @@ fn app_definition(conn: &mut PgConnection) -> String {
              SELECT DISTINCT pg_get_functiondef(t.tgfoid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
              WHERE c.relnamespace = 'app'::regnamespace AND c.relkind = 'v'
              UNION ALL
-             SELECT pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+             SELECT format('%s %s', pg_get_indexdef(indexrelid), obj_description(indexrelid, 'pg_class'))
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
              WHERE c.relnamespace = 'app'::regnamespace
          ) AS definition",
     )
