@@ -116,8 +116,7 @@ fn names_held_by_other_objects_or_too_long_are_refused_and_nothing_changes() {
              CREATE TABLE active_memos (id int);
              CREATE TABLE cards (id int PRIMARY KEY, deleted_at timestamptz);
              CREATE TABLE cards_trash (id int);
-             CREATE TABLE {long} (id int PRIMARY KEY, deleted_at timestamptz);",
-            long = format!("{LONG_A}_xyz")
+             CREATE TABLE {LONG_A}_xyz (id int PRIMARY KEY, deleted_at timestamptz);"
         ),
     );
     let before = public_schema(&mut conn);
