@@ -109,6 +109,14 @@ pub fn watch(url: &str) -> Result<()> {
             );
             let _ = std::io::stdout().flush();
         }
+        for skipped in listener.take_unreadable() {
+            eprintln!(
+                "watch: ignored a payload that is not an event, from backend {}: {:?} ({})",
+                skipped.sender_pid,
+                skipped.payload.chars().take(80).collect::<String>(),
+                skipped.reason
+            );
+        }
     }
     Ok(())
 }

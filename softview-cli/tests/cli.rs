@@ -377,9 +377,12 @@ fn the_watch_command_prints_events_live() {
     seed(&mut conn);
     let mut watch = softview_command(Some(database.url()), &["watch"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_listener(&mut conn, "softview");
+    // A payload that is not an event is reported on stderr; watching goes on.
+    exec(&mut conn, "NOTIFY softview, 'not an event'");
     exec(&mut conn, "DELETE FROM active_places WHERE id = 1");
     let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
     let event = lines
@@ -396,4 +399,11 @@ fn the_watch_command_prints_events_live() {
         .status()
         .unwrap();
     assert!(watch.wait().unwrap().success(), "SIGINT ends watch with 0");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.starts_with("watch: ignored a payload that is not an event, from backend ")
+            && stderr.contains(r#": "not an event" (expected ident at line 1 column 2)"#),
+        "{stderr}"
+    );
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::common::{db, exec, seed};
+use crate::common::{count, db, exec, seed};
 use serde_json::json;
 use softview::Lifecycle;
 use softview::lifecycle::events::{Listener, Operation};
@@ -89,4 +89,29 @@ fn a_rolled_back_change_sends_nothing() {
         "BEGIN; DELETE FROM active_places WHERE id = 1; ROLLBACK;",
     );
     assert_eq!(listener.next(Duration::from_millis(300)).unwrap(), None);
+}
+
+/// Any role may NOTIFY on the channel: a payload that is not an event is skipped and reported
+/// with the backend that sent it, and the listener goes on; each event names its sender too.
+/// Before, one bad payload made `next` fail, and `softview watch` exit.
+#[test]
+fn a_payload_that_is_not_an_event_is_skipped_and_reported_with_its_sender() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let pid = count(&mut conn, "SELECT pg_backend_pid()::bigint") as i32;
+    let mut listener = Listener::connect(database.url()).unwrap();
+    exec(&mut conn, "NOTIFY softview, 'not an event'");
+    places::table.soft_delete(&mut conn, 1).unwrap();
+    let event = listener.next(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(
+        (event.operation, event.key, event.sender_pid),
+        (Operation::SoftDelete, json!({"id": 1}), pid)
+    );
+    let skipped = listener.take_unreadable();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].payload.as_str(), skipped[0].sender_pid),
+        ("not an event", pid)
+    );
+    assert!(listener.take_unreadable().is_empty(), "taken once");
 }

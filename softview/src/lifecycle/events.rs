@@ -1,5 +1,10 @@
 //! Live events: every soft delete, restore, hard delete and purge is announced with NOTIFY on
 //! channel `softview`; a [`Listener`] turns them into typed [`Event`]s.
+//!
+//! Events are hints to re-read, not facts. PostgreSQL lets every role that can connect `LISTEN`
+//! on the channel (payloads name tables and keys, whoever may read those rows) and `NOTIFY` on
+//! it, so anyone can send a payload that looks like an event: each event says which backend
+//! sent it, and a consumer acts on what it reads back from the database, with its own rights.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -8,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -35,6 +40,20 @@ pub struct Event {
     pub operation: Operation,
     /// When the statement ran.
     pub at: DateTime<Utc>,
+    /// The process id of the backend that sent it (`pg_backend_pid()` there).
+    #[serde(skip)]
+    pub sender_pid: i32,
+}
+
+/// A payload on channel `softview` that is not an event; the listener skips it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The payload as it came.
+    pub payload: String,
+    /// The process id of the backend that sent it.
+    pub sender_pid: i32,
+    /// Why it is not an event.
+    pub reason: String,
 }
 
 /// How often a waiting listener looks at its socket. Diesel's `notifications_iter` reads what
@@ -46,6 +65,7 @@ const POLL: Duration = Duration::from_millis(20);
 pub struct Listener {
     conn: PgConnection,
     pending: VecDeque<Event>,
+    unreadable: Vec<Unreadable>,
 }
 
 impl Listener {
@@ -56,22 +76,28 @@ impl Listener {
         Ok(Self {
             conn,
             pending: VecDeque::new(),
+            unreadable: Vec::new(),
         })
     }
 
-    /// The next event, waiting at most `timeout`; `None` when none came.
+    /// The next event, waiting at most `timeout`; `None` when none came. Payloads that are
+    /// not events are skipped and kept for [`Listener::take_unreadable`].
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Event>> {
         let deadline = Instant::now() + timeout;
         loop {
             for notification in self.conn.notifications_iter() {
                 let notification = notification?;
-                let event = serde_json::from_str(&notification.payload).map_err(|e| {
-                    Error::InvalidArgument(format!(
-                        "unreadable event {:?}: {e}",
-                        notification.payload
-                    ))
-                })?;
-                self.pending.push_back(event);
+                match serde_json::from_str::<Event>(&notification.payload) {
+                    Ok(event) => self.pending.push_back(Event {
+                        sender_pid: notification.process_id,
+                        ..event
+                    }),
+                    Err(e) => self.unreadable.push(Unreadable {
+                        payload: notification.payload,
+                        sender_pid: notification.process_id,
+                        reason: e.to_string(),
+                    }),
+                }
             }
             if let Some(event) = self.pending.pop_front() {
                 return Ok(Some(event));
@@ -82,5 +108,10 @@ impl Listener {
             }
             std::thread::sleep(POLL.min(deadline - now));
         }
+    }
+
+    /// The payloads skipped since the last call, oldest first.
+    pub fn take_unreadable(&mut self) -> Vec<Unreadable> {
+        std::mem::take(&mut self.unreadable)
     }
 }
