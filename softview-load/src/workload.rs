@@ -167,6 +167,18 @@ fn error_kind(error: &Error) -> &'static str {
     }
 }
 
+/// The error with what the database added to it (a deadlock's DETAIL names both statements).
+fn described(error: &Error) -> String {
+    match error {
+        Error::Database(diesel::result::Error::DatabaseError(_, info)) => format!(
+            "{error} ({}; {})",
+            info.details().unwrap_or("no detail"),
+            info.hint().unwrap_or("no hint")
+        ),
+        _ => error.to_string(),
+    }
+}
+
 /// Makes calls until `deadline` on connections taken from the pool one call at a time, so that
 /// successive calls of a thread run on different connections.
 pub fn work(pool: &PgPool, shared: &Shared, worker: usize, seed: u64, deadline: Instant) -> Stats {
@@ -196,7 +208,11 @@ pub fn work(pool: &PgPool, shared: &Shared, worker: usize, seed: u64, deadline: 
         let error = result.err().map(|error| {
             let kind = error_kind(&error);
             if !op.expected(kind) {
-                shared.violation(format!("{}: unexpected error: {error}", op.name()));
+                shared.violation(format!(
+                    "{}: unexpected error: {}",
+                    op.name(),
+                    described(&error)
+                ));
             }
             kind.to_owned()
         });
@@ -410,7 +426,7 @@ pub fn purge_until(pool: &PgPool, shared: &Shared, deadline: Instant) -> Stats {
             .map_err(|e| Error::InvalidArgument(format!("no connection from the pool: {e}")))
             .and_then(|mut conn| purge::purge(&mut conn, &options, &stop, |_| {}));
         let error = result.err().map(|error| {
-            shared.violation(format!("purge: unexpected error: {error}"));
+            shared.violation(format!("purge: unexpected error: {}", described(&error)));
             error_kind(&error).to_owned()
         });
         stats.record("purge pass", started.elapsed(), error);

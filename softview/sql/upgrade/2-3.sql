@@ -300,6 +300,7 @@ DECLARE
     new_values text;
     parents_live text[] := '{}';
     parent_checks text := '';
+    parent_locks text := '';
     link_columns name[];
     link_match text;
     fk record;
@@ -322,6 +323,10 @@ BEGIN
             PERFORM softview_internal.check_parents(%L::regclass, NEW);
         END IF;$check$,
             parents_live[cardinality(parents_live)], table_name);
+        parent_locks := parent_locks || format($lock$
+        PERFORM FROM %s p WHERE %s FOR KEY SHARE;$lock$,
+            softview_internal.qualified_name(fk.parent),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
     END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
@@ -333,6 +338,9 @@ BEGIN
             SELECT %s WHERE %s%s
             ON CONFLICT DO NOTHING RETURNING %s INTO written;
         IF FOUND THEN NEW := written; RETURN NEW; END IF;%s
+        -- The key locks the foreign keys would take, taken before any link's lock: a delete
+        -- of a parent locks the parent, then its links, and this waits for it instead of
+        -- holding a link it needs.%s
         FOR attempt IN 1..3 LOOP%s
             %s VALUES (%s) ON CONFLICT DO NOTHING RETURNING %s INTO written;
             IF FOUND THEN NEW := written; RETURN NEW; END IF;
@@ -343,7 +351,7 @@ BEGIN
             insert_into, new_values, array_to_string(parents_live, ' AND '),
             CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
                                                  table_name, link_match) ELSE '' END,
-            view_columns, parent_checks,
+            view_columns, parent_checks, parent_locks,
             CASE WHEN soft_deletable THEN format($revive$
             revived := false;
             BEGIN
