@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("bench_archived", &mut archived),
             ] {
                 conn.batch_execute(&format!(
-                    "TRUNCATE {table}; TRUNCATE softview.deleted_records;
+                    "SET softview.allow_truncate = on; TRUNCATE {table}; TRUNCATE softview.deleted_records;
                      INSERT INTO {table} (id, name, payload)
                      SELECT g, 'row ' || g, repeat('x', 200) FROM generate_series(1, {rows}) g;"
                 ))?;

@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for &deleted in scales {
         for batch in [500, 1000] {
             conn.batch_execute(&format!(
-                "TRUNCATE bench_items; TRUNCATE softview.deleted_records;
+                "SET softview.allow_truncate = on; TRUNCATE bench_items; TRUNCATE softview.deleted_records;
              INSERT INTO bench_items (id, name, payload, deleted_at)
              SELECT g, 'item ' || g, repeat('x', 100),
                     CASE WHEN g > {LIVE_ROWS} THEN now() - interval '40 days' END

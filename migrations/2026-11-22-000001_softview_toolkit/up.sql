@@ -695,6 +695,7 @@ BEGIN
     PERFORM softview.drop_views(rel);
     EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(rel));
     -- The indexes softview created on the table (see ensure_index); those on its parents stay
     -- while the parents are enabled.
     FOR created IN
@@ -967,10 +968,30 @@ BEGIN
 END
 $$;
 
--- The triggers on the base table: the archive of hard deletes, and the announcements.
+-- TRUNCATE removes rows without DELETE triggers, so it would skip the archive, the required
+-- actor and the events: it is refused unless the session says, with softview.allow_truncate,
+-- that skipping them is what it wants.
+CREATE FUNCTION softview_internal.refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('softview.allow_truncate', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'cannot truncate %: softview archives every row removed from it', TG_ARGV[0]
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'DELETE archives the rows, softview.purge_batch removes deleted ones in batches; '
+                         'SET softview.allow_truncate = on truncates without the archive';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The triggers on the base table: the archive of hard deletes, the refusal of TRUNCATE, and
+-- the announcements.
 CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
+                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
+        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel));
     EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
                     REFERENCING OLD TABLE AS gone
                     FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',

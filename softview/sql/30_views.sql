@@ -411,6 +411,7 @@ BEGIN
     PERFORM softview.drop_views(rel);
     EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(rel));
     -- The indexes softview created on the table (see ensure_index); those on its parents stay
     -- while the parents are enabled.
     FOR created IN

@@ -1,6 +1,6 @@
 //! The archive of hard deletes: every kind of hard delete, who and why, restore, retention.
 
-use crate::common::{count, db, exec, seed, text};
+use crate::common::{count, db, exec, seed, sql_error, text};
 use diesel::prelude::*;
 use softview::lifecycle::archive;
 use softview::{Error, Lifecycle, as_actor};
@@ -559,4 +559,47 @@ mod catalog_tables {
             (2, "Grace Hopper")
         );
     }
+}
+
+/// TRUNCATE fires no DELETE trigger, so it would remove rows past the archive, the required
+/// actor and the events. Before, it did; now it is refused, naming the table and the ways to
+/// remove rows, unless the session opts out of the archive explicitly.
+#[test]
+fn truncate_of_an_enabled_table_is_refused_unless_the_session_opts_out() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    for sql in ["TRUNCATE reviews", "TRUNCATE places CASCADE"] {
+        assert_eq!(
+            sql_error(&mut conn, sql),
+            (
+                "55000".to_owned(),
+                format!(
+                    "cannot truncate public.{}: softview archives every row removed from it",
+                    if sql.contains("reviews") {
+                        "reviews"
+                    } else {
+                        "places"
+                    }
+                )
+            ),
+            "{sql}"
+        );
+    }
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 2);
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM place_activities"), 3);
+    exec(
+        &mut conn,
+        "BEGIN; SET LOCAL softview.allow_truncate = on; TRUNCATE reviews; COMMIT",
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM reviews"), 0);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        0,
+        "the opt-out skips the archive, as it says"
+    );
+    // Disabling removes the guard with the rest.
+    exec(
+        &mut conn,
+        "SELECT softview.disable('reviews'); TRUNCATE reviews",
+    );
 }
