@@ -18,6 +18,7 @@ const GENERIC: &[&str] = &[
     "a grace period must not be negative",
     "the age to purge from must not be negative",
     "a purge batch must hold at least one row",
+    "cannot truncate ",
 ];
 
 /// The literal start of every `RAISE EXCEPTION '…'` in the toolkit, up to its first `%`.
