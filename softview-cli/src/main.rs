@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    end_quietly_on_broken_pipes();
     // A missing .env is normal; a broken one is reported by the command that needs the URL.
     let _ = dotenvy::dotenv();
     let args = cli::Args::parse();
@@ -28,5 +29,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", lines.join(" "));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `softview trash places | head`: once the reader has gone, the next write ends the command
+/// the way it ends `cat` (SIGPIPE, status 141 in a shell) instead of a panic. Rust ignores
+/// SIGPIPE so that writes fail with an error, which `println!` turns into a panic. Whatever the
+/// command committed before it printed stays committed; a purge or worker batch still running
+/// is rolled back by the server.
+fn end_quietly_on_broken_pipes() {
+    // SAFETY: restores the default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

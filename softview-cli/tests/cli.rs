@@ -407,3 +407,37 @@ fn the_watch_command_prints_events_live() {
         "{stderr}"
     );
 }
+
+/// Output into a pipe whose reader has gone: before, the command committed, then panicked on
+/// the write and exited 101. Now it ends as `cat` does, killed by SIGPIPE, with nothing on
+/// stderr; the delete it made before printing is committed.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    for args in [&["delete", "places", "2"][..], &["trash", "places"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = softview_command(Some(database.url()), args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                output.status.signal(),
+                String::from_utf8_lossy(&output.stderr).as_ref()
+            ),
+            (Some(libc::SIGPIPE), ""),
+            "softview {args:?}"
+        );
+    }
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM places WHERE id = 2 AND deleted_at IS NOT NULL"
+        ),
+        1
+    );
+}

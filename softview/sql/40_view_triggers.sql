@@ -89,7 +89,8 @@ DECLARE
     new_values text;
     parents_live text[] := '{}';
     parent_checks text := '';
-    parent_locks text := '';
+    lock_from text[] := '{}';
+    lock_match text[] := '{}';
     link_columns name[];
     link_match text;
     fk record;
@@ -112,10 +113,10 @@ BEGIN
             PERFORM softview_internal.check_parents(%L::regclass, NEW);
         END IF;$check$,
             parents_live[cardinality(parents_live)], table_name);
-        parent_locks := parent_locks || format($lock$
-        PERFORM FROM %s p WHERE %s FOR KEY SHARE;$lock$,
-            softview_internal.qualified_name(fk.parent),
-            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
+        lock_from := lock_from || format('%s p%s', softview_internal.qualified_name(fk.parent),
+                                         cardinality(parents_live));
+        lock_match := lock_match || softview_internal.match_columns(
+            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns);
     END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
@@ -123,13 +124,14 @@ BEGIN
     IF cardinality(parents_live) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
         link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
-        on_insert := format($link$%s
+        on_insert := format($link$-- The parents' key locks (those the foreign keys take) before any link is written
+        -- or waited for: a parent's delete locks the parent, then its links, and this waits
+        -- for it rather than holding a link it needs.
+        PERFORM FROM %s WHERE %s FOR KEY SHARE;
+        %s
             SELECT %s WHERE %s%s
             ON CONFLICT DO NOTHING RETURNING %s INTO written;
         IF FOUND THEN NEW := written; RETURN NEW; END IF;%s
-        -- The key locks the foreign keys would take, taken before any link's lock: a delete
-        -- of a parent locks the parent, then its links, and this waits for it instead of
-        -- holding a link it needs.%s
         FOR attempt IN 1..3 LOOP%s
             %s VALUES (%s) ON CONFLICT DO NOTHING RETURNING %s INTO written;
             IF FOUND THEN NEW := written; RETURN NEW; END IF;
@@ -137,10 +139,11 @@ BEGIN
             IF FOUND THEN NEW := written; RETURN NEW; END IF;
         END LOOP;
         %s VALUES (%s) RETURNING %s INTO written;$link$,
+            array_to_string(lock_from, ', '), array_to_string(lock_match, ' AND '),
             insert_into, new_values, array_to_string(parents_live, ' AND '),
             CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
                                                  table_name, link_match) ELSE '' END,
-            view_columns, parent_checks, parent_locks,
+            view_columns, parent_checks,
             CASE WHEN soft_deletable THEN format($revive$
             revived := false;
             BEGIN
