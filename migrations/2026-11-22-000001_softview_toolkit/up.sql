@@ -685,6 +685,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     dependents text;
     created regclass;
+    member regclass;
 BEGIN
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
@@ -693,9 +694,11 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist', HINT = 'disable those tables first';
     END IF;
     PERFORM softview.drop_views(rel);
-    EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
+    FOR member IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_archive ON %s', softview_internal.qualified_name(member));
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
+    END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
-    EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(rel));
     -- The indexes softview created on the table (see ensure_index); those on its parents stay
     -- while the parents are enabled.
     FOR created IN
@@ -988,18 +991,27 @@ END
 $$;
 
 -- The triggers on the base table: the archive of hard deletes, the refusal of TRUNCATE, and
--- the announcements.
+-- the announcements. A DELETE or TRUNCATE that names a partition fires that partition's
+-- statement triggers, not the partitioned table's, so every partition gets both as well,
+-- archiving under the partitioned table's name; a partition attached later gets them at the
+-- next softview.refresh. The announcement is a row trigger, which PostgreSQL copies to every
+-- partition, present and future.
 CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    target regclass;
 BEGIN
-    EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
-                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
-        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel));
-    EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
-                    REFERENCING OLD TABLE AS gone
-                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
-        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text,
-        (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    FOR target IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
+            softview_internal.qualified_name(target), softview_internal.qualified_name(target));
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                        REFERENCING OLD TABLE AS gone
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
+            softview_internal.qualified_name(target), softview_internal.qualified_name(rel),
+            softview_internal.primary_key(rel)::text,
+            (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    END LOOP;
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
                         FOR EACH ROW

@@ -401,6 +401,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     dependents text;
     created regclass;
+    member regclass;
 BEGIN
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
@@ -409,9 +410,11 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist', HINT = 'disable those tables first';
     END IF;
     PERFORM softview.drop_views(rel);
-    EXECUTE format('DROP TRIGGER softview_archive ON %s', softview_internal.qualified_name(rel));
+    FOR member IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_archive ON %s', softview_internal.qualified_name(member));
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
+    END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
-    EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(rel));
     -- The indexes softview created on the table (see ensure_index); those on its parents stay
     -- while the parents are enabled.
     FOR created IN

@@ -61,18 +61,27 @@ END
 $$;
 
 -- The triggers on the base table: the archive of hard deletes, the refusal of TRUNCATE, and
--- the announcements.
+-- the announcements. A DELETE or TRUNCATE that names a partition fires that partition's
+-- statement triggers, not the partitioned table's, so every partition gets both as well,
+-- archiving under the partitioned table's name; a partition attached later gets them at the
+-- next softview.refresh. The announcement is a row trigger, which PostgreSQL copies to every
+-- partition, present and future.
 CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    target regclass;
 BEGIN
-    EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
-                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
-        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel));
-    EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
-                    REFERENCING OLD TABLE AS gone
-                    FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
-        softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text,
-        (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    FOR target IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
+            softview_internal.qualified_name(target), softview_internal.qualified_name(target));
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                        REFERENCING OLD TABLE AS gone
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
+            softview_internal.qualified_name(target), softview_internal.qualified_name(rel),
+            softview_internal.primary_key(rel)::text,
+            (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+    END LOOP;
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
                         FOR EACH ROW

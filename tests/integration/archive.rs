@@ -603,3 +603,84 @@ fn truncate_of_an_enabled_table_is_refused_unless_the_session_opts_out() {
         "SELECT softview.disable('reviews'); TRUNCATE reviews",
     );
 }
+
+/// A DELETE or TRUNCATE that names a partition fires the partition's statement triggers, not
+/// the partitioned table's. Before, deleting from a partition skipped the archive and
+/// truncating it was allowed; now every partition is guarded, and one attached later is from
+/// the next refresh.
+#[test]
+fn deletes_and_truncates_naming_a_partition_are_archived_or_refused() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE ledger (id int, region text, deleted_at timestamptz, PRIMARY KEY (id, region))
+             PARTITION BY LIST (region);
+         CREATE TABLE ledger_north PARTITION OF ledger FOR VALUES IN ('north');
+         CREATE TABLE ledger_south PARTITION OF ledger FOR VALUES IN ('south') PARTITION BY RANGE (id);
+         CREATE TABLE ledger_south_low PARTITION OF ledger_south FOR VALUES FROM (0) TO (100);
+         SELECT softview.enable('ledger');
+         INSERT INTO ledger (id, region) VALUES (1, 'north'), (2, 'north'), (3, 'south');
+         DELETE FROM ledger_north WHERE id = 1;
+         DELETE FROM ledger_south_low WHERE id = 3;
+         DELETE FROM ledger WHERE id = 2;",
+    );
+    let archived = |conn: &mut PgConnection| {
+        text(
+            conn,
+            "SELECT string_agg(format('%s %s', table_name, primary_key), '; ' ORDER BY id)
+             FROM softview.deleted_records",
+        )
+    };
+    assert_eq!(
+        archived(&mut conn).as_deref(),
+        Some(
+            r#"public.ledger {"id": 1, "region": "north"}; public.ledger {"id": 3, "region": "south"}; public.ledger {"id": 2, "region": "north"}"#
+        ),
+        "each row once, under the partitioned table's name"
+    );
+    assert_eq!(
+        sql_error(&mut conn, "TRUNCATE ledger_south_low"),
+        (
+            "55000".to_owned(),
+            "cannot truncate public.ledger_south_low: softview archives every row removed from it"
+                .to_owned()
+        )
+    );
+
+    // A partition created later is guarded from the next refresh on.
+    exec(
+        &mut conn,
+        "CREATE TABLE ledger_east PARTITION OF ledger FOR VALUES IN ('east');
+         INSERT INTO ledger (id, region) VALUES (4, 'east'), (5, 'east');
+         DELETE FROM ledger_east WHERE id = 4;
+         SELECT softview.refresh('ledger');
+         DELETE FROM ledger_east WHERE id = 5;",
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM softview.deleted_records WHERE primary_key->>'region' = 'east'"
+        ),
+        1,
+        "only the delete after the refresh"
+    );
+
+    // Restoring a row deleted from a partition puts it back through the partitioned table.
+    exec(
+        &mut conn,
+        "SELECT softview.restore_archived((SELECT id FROM softview.deleted_records
+                                           WHERE primary_key->>'id' = '1'))",
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM ledger_north"), 1);
+
+    // Disabling removes the triggers from every partition.
+    exec(&mut conn, "SELECT softview.disable('ledger')");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'softview%'
+             AND tgrelid IN (SELECT relid FROM pg_partition_tree('ledger'))"
+        ),
+        0
+    );
+}
