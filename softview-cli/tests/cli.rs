@@ -198,6 +198,10 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
             vec!["delete", "places", "1", "--reason", "r"],
             "error: --reason needs --actor",
         ),
+        (
+            vec!["archive", "restore", "--transaction", "42"],
+            "error: nothing archived for transaction 42",
+        ),
     ] {
         let (code, _, err) = run_softview(Some(database.url()), &args);
         assert_eq!(code, Some(1), "{args:?}");

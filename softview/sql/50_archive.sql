@@ -95,6 +95,10 @@ $$;
 CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF required IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
@@ -215,6 +219,11 @@ BEGIN
         PERFORM softview.restore_archived(archived.id);
         restored := restored + 1;
     END LOOP;
+    IF restored = 0 THEN
+        RAISE EXCEPTION 'nothing archived for transaction %', coalesce(deleting_transaction::text, 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
+    END IF;
     RETURN restored;
 END
 $$;
@@ -224,11 +233,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     pruned bigint;
 BEGIN
-    IF older_than < interval '0' THEN
-        RAISE EXCEPTION 'prune_archive needs a non-negative age, got %', older_than
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    DELETE FROM softview.deleted_records WHERE archived_at < now() - older_than;
+    DELETE FROM softview.deleted_records
+    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
     GET DIAGNOSTICS pruned = ROW_COUNT;
     RETURN pruned;
 END

@@ -71,7 +71,10 @@ fn grace_periods_are_honoured_to_the_second() {
     );
     assert_eq!(
         (state.as_str(), message.as_str()),
-        ("22023", "a grace period must not be negative, got -1 days")
+        (
+            "22023",
+            "invalid grace period: it must not be negative, in any part; got -1 days"
+        )
     );
 }
 
@@ -318,4 +321,81 @@ fn two_purges_at_once_never_take_the_same_row_and_never_wait() {
         count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
         ROWS
     );
+}
+
+/// Ages and settings are checked where they are given. Before, a NULL age pruned nothing
+/// silently, `require_actor(…, NULL)` failed on a NOT NULL constraint, '300000 years' was
+/// accepted and then broke the trash and every purge ("timestamp out of range"), '1 mon -30
+/// days' acted as negative on some dates, and restoring a transaction the archive does not hold
+/// "restored 0 rows". Each is refused now, naming what was wrong, and nothing changes.
+#[test]
+fn bad_ages_and_settings_are_refused_where_they_are_given() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let settings = |conn: &mut PgConnection| {
+        crate::common::text(
+            conn,
+            "SELECT format('%s %s', (SELECT default_grace_period FROM softview_internal.settings),
+                           (SELECT string_agg(format('%s:%s:%s', relation, grace_period, require_actor), ' '
+                                              ORDER BY position) FROM softview_internal.tables))",
+        )
+    };
+    let before = settings(&mut conn);
+    let cases = [
+        (
+            "SELECT softview.set_grace_period('places', '300000 years')",
+            "22023",
+            "invalid grace period: it must be at most 1000 years, got 300000 years",
+        ),
+        (
+            "SELECT softview.set_grace_period('places', '1 mon -30 days')",
+            "22023",
+            "invalid grace period: it must not be negative, in any part; got 1 mon -30 days",
+        ),
+        (
+            "SELECT softview.set_default_grace_period(NULL)",
+            "22004",
+            "invalid default grace period: it must not be NULL",
+        ),
+        (
+            "SELECT softview.set_default_grace_period('-1 second')",
+            "22023",
+            "invalid default grace period: it must not be negative, in any part; got -00:00:01",
+        ),
+        (
+            "SELECT softview.prune_archive(NULL)",
+            "22004",
+            "invalid age to prune from: it must not be NULL",
+        ),
+        (
+            "SELECT softview.purge_batch('places', 10, '2 days -49 hours')",
+            "22023",
+            "invalid age to purge from: it must not be negative, in any part; got 2 days -49:00:00",
+        ),
+        (
+            "SELECT softview.require_actor('places', NULL)",
+            "22004",
+            "invalid setting: require_actor takes true or false, not NULL",
+        ),
+        (
+            "SELECT softview.restore_transaction(42)",
+            "P0002",
+            "nothing archived for transaction 42",
+        ),
+    ];
+    for (sql, state, message) in cases {
+        assert_eq!(
+            crate::common::sql_error(&mut conn, sql),
+            (state.to_owned(), message.to_owned()),
+            "{sql}"
+        );
+    }
+    assert_eq!(settings(&mut conn), before);
+    // A grace period of NULL still means "the default", and a long but finite one is fine.
+    exec(
+        &mut conn,
+        "SELECT softview.set_grace_period('places', '999 years');
+         SELECT softview.set_grace_period('places', NULL);",
+    );
+    assert_eq!(settings(&mut conn), before);
 }

@@ -466,6 +466,144 @@ END
 $$;
 
 
+-- Checks an age given to the toolkit (a grace period, an age to purge or prune from) where it
+-- is given, so that nothing fails later on it: not NULL; no negative part (PostgreSQL adds an
+-- interval's months, days and time one by one, so '1 mon -30 days' goes back in time from some
+-- dates); at most 1000 years (more puts `now() - age` out of timestamptz's range).
+CREATE OR REPLACE FUNCTION softview_internal.checked_age(what text, age interval) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    months integer;
+    days integer;
+BEGIN
+    IF age IS NULL THEN
+        RAISE EXCEPTION 'invalid %: it must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    months := extract(year FROM age) * 12 + extract(month FROM age);
+    days := extract(day FROM age);
+    IF months < 0 OR days < 0 OR age - make_interval(months => months, days => days) < interval '0' THEN
+        RAISE EXCEPTION 'invalid %: it must not be negative, in any part; got %', what, age
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '''1 mon -30 days'' counts as negative: it goes back in time from some dates';
+    END IF;
+    IF age > interval '1000 years' THEN
+        RAISE EXCEPTION 'invalid %: it must be at most 1000 years, got %', what, age
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN age;
+END
+$$;
+
+
+-- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
+CREATE OR REPLACE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    IF grace IS NOT NULL THEN
+        PERFORM softview_internal.checked_age('grace period', grace);
+    END IF;
+    UPDATE softview_internal.tables SET grace_period = grace WHERE relation = rel;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE softview_internal.settings
+    SET default_grace_period = softview_internal.checked_age('default grace period', grace);
+END
+$$;
+
+
+-- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
+-- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
+-- foreign key (those wait until their children are gone).
+CREATE OR REPLACE FUNCTION softview_internal.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
+                                          selected text DEFAULT '1') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    age interval := softview_internal.checked_age('age to purge from',
+                                                  coalesce(older_than, softview.grace_period(rel)));
+    held text;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                             softview_internal.qualified_name(c.conrelid),
+                             softview_internal.match_columns('x.', child.cols, 'c', parent.cols)), '')
+    INTO held
+    FROM pg_constraint c
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS child
+    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
+                        FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
+    WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
+    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
+        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    pruned bigint;
+BEGIN
+    DELETE FROM softview.deleted_records
+    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+    RETURN pruned;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF required IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
+    END IF;
+    PERFORM softview_internal.install_archive(rel);
+END
+$$;
+
+
+-- Restores every row one transaction deleted, parents before children; returns how many.
+CREATE OR REPLACE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived record;
+    restored bigint := 0;
+BEGIN
+    FOR archived IN
+        SELECT d.id
+        FROM softview.deleted_records d
+        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        WHERE d.transaction_id = deleting_transaction
+        ORDER BY t.position NULLS LAST, d.id
+    LOOP
+        PERFORM softview.restore_archived(archived.id);
+        restored := restored + 1;
+    END LOOP;
+    IF restored = 0 THEN
+        RAISE EXCEPTION 'nothing archived for transaction %', coalesce(deleting_transaction::text, 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
+    END IF;
+    RETURN restored;
+END
+$$;
+
+
 -- Revision 2 made the same indexes without saying so; mark them for softview.disable.
 DO $$
 DECLARE

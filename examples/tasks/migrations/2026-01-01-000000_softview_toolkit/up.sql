@@ -1025,6 +1025,10 @@ $$;
 CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF required IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
@@ -1145,6 +1149,11 @@ BEGIN
         PERFORM softview.restore_archived(archived.id);
         restored := restored + 1;
     END LOOP;
+    IF restored = 0 THEN
+        RAISE EXCEPTION 'nothing archived for transaction %', coalesce(deleting_transaction::text, 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
+    END IF;
     RETURN restored;
 END
 $$;
@@ -1154,11 +1163,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     pruned bigint;
 BEGIN
-    IF older_than < interval '0' THEN
-        RAISE EXCEPTION 'prune_archive needs a non-negative age, got %', older_than
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    DELETE FROM softview.deleted_records WHERE archived_at < now() - older_than;
+    DELETE FROM softview.deleted_records
+    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
     GET DIAGNOSTICS pruned = ROW_COUNT;
     RETURN pruned;
 END
@@ -1295,6 +1301,35 @@ $$;
 
 -- Grace periods and the purge of rows deleted longer ago than theirs.
 
+-- Checks an age given to the toolkit (a grace period, an age to purge or prune from) where it
+-- is given, so that nothing fails later on it: not NULL; no negative part (PostgreSQL adds an
+-- interval's months, days and time one by one, so '1 mon -30 days' goes back in time from some
+-- dates); at most 1000 years (more puts `now() - age` out of timestamptz's range).
+CREATE FUNCTION softview_internal.checked_age(what text, age interval) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    months integer;
+    days integer;
+BEGIN
+    IF age IS NULL THEN
+        RAISE EXCEPTION 'invalid %: it must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    months := extract(year FROM age) * 12 + extract(month FROM age);
+    days := extract(day FROM age);
+    IF months < 0 OR days < 0 OR age - make_interval(months => months, days => days) < interval '0' THEN
+        RAISE EXCEPTION 'invalid %: it must not be negative, in any part; got %', what, age
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '''1 mon -30 days'' counts as negative: it goes back in time from some dates';
+    END IF;
+    IF age > interval '1000 years' THEN
+        RAISE EXCEPTION 'invalid %: it must be at most 1000 years, got %', what, age
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN age;
+END
+$$;
+
 -- How long deleted rows of `rel` wait before a purge: its own grace period or the default.
 CREATE FUNCTION softview.grace_period(rel regclass) RETURNS interval
 LANGUAGE plpgsql STABLE STRICT AS $$
@@ -1311,9 +1346,8 @@ CREATE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS 
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
-    IF grace < interval '0' THEN
-        RAISE EXCEPTION 'a grace period must not be negative, got %', grace
-            USING ERRCODE = 'invalid_parameter_value';
+    IF grace IS NOT NULL THEN
+        PERFORM softview_internal.checked_age('grace period', grace);
     END IF;
     UPDATE softview_internal.tables SET grace_period = grace WHERE relation = rel;
 END
@@ -1322,11 +1356,8 @@ $$;
 CREATE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF grace IS NULL OR grace < interval '0' THEN
-        RAISE EXCEPTION 'a grace period must not be negative, got %', coalesce(grace::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    UPDATE softview_internal.settings SET default_grace_period = grace;
+    UPDATE softview_internal.settings
+    SET default_grace_period = softview_internal.checked_age('default grace period', grace);
 END
 $$;
 
@@ -1344,14 +1375,11 @@ CREATE FUNCTION softview_internal.purge_candidates(rel regclass, older_than inte
                                           selected text DEFAULT '1') RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    age interval := coalesce(older_than, softview.grace_period(rel));
+    age interval := softview_internal.checked_age('age to purge from',
+                                                  coalesce(older_than, softview.grace_period(rel)));
     held text;
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
-    IF age < interval '0' THEN
-        RAISE EXCEPTION 'the age to purge from must not be negative, got %', age
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
                              softview_internal.match_columns('x.', child.cols, 'c', parent.cols)), '')
