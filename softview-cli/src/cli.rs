@@ -112,7 +112,7 @@ enum ArchiveCommand {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Migrate => {
-            let conn = &mut existing(args.database_url)?;
+            let conn = &mut interruptible(args.database_url)?;
             match toolkit::install_or_upgrade(conn)? {
                 Change::Installed => println!("installed toolkit revision {}", toolkit::REVISION),
                 Change::Upgraded { from } => {
@@ -130,9 +130,9 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Trash { table } => admin::trash(&mut existing(args.database_url)?, &table),
+        Command::Trash { table } => admin::trash(&mut interruptible(args.database_url)?, &table),
         Command::Restore { table, key } => {
-            admin::restore(&mut existing(args.database_url)?, &table, &key)
+            admin::restore(&mut interruptible(args.database_url)?, &table, &key)
         }
         Command::Delete {
             table,
@@ -141,7 +141,7 @@ pub fn run(args: Args) -> Result<()> {
             actor,
             reason,
         } => admin::delete(
-            &mut existing(args.database_url)?,
+            &mut interruptible(args.database_url)?,
             &table,
             &key,
             hard,
@@ -172,7 +172,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Watch => jobs::watch(&existing_url(args.database_url)?),
         Command::Archive(command) => {
-            let conn = &mut existing(args.database_url)?;
+            let conn = &mut interruptible(args.database_url)?;
             match command {
                 ArchiveCommand::List { table, limit } => {
                     admin::archive_list(conn, table.as_deref(), limit)
@@ -234,6 +234,11 @@ fn existing_url(database_url: Option<String>) -> Result<String> {
 
 fn existing(database_url: Option<String>) -> Result<PgConnection> {
     Ok(PgConnection::establish(&existing_url(database_url)?)?)
+}
+
+/// [`existing`], for commands whose statements Ctrl-C cancels on the server (see interrupt).
+fn interruptible(database_url: Option<String>) -> Result<PgConnection> {
+    crate::interrupt::connect(&existing_url(database_url)?)
 }
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod interrupt;
 mod jobs;
 
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(_) if interrupt::interrupted() => {
+            eprintln!(
+                "error: interrupted: the server canceled the statement, and nothing of it was committed"
+            );
+            ExitCode::from(130)
+        }
         Err(error) => {
             // One line, whatever the source: libpq's messages span several.
             let message = error.to_string();

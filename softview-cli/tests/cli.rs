@@ -445,3 +445,58 @@ fn a_closed_pipe_ends_the_command_quietly() {
         1
     );
 }
+
+/// Ctrl-C on a delete that waits for a row lock. Before, the command exited at once and its
+/// statement stayed on the server, deleting the row as soon as the lock was released. Now the
+/// server cancels the statement first: exit 130, one line, and the row stays live.
+#[test]
+fn ctrl_c_cancels_the_statement_on_the_server() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut locker = database.connect().unwrap();
+    exec(
+        &mut locker,
+        "BEGIN; SELECT 1 FROM places WHERE id = 1 FOR UPDATE",
+    );
+    let delete = softview_command(Some(database.url()), &["delete", "places", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while count(
+        &mut conn,
+        "SELECT count(*) FROM pg_locks WHERE NOT granted
+           AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())",
+    ) == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the delete never waited"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Command::new("kill")
+        .args(["-INT", &delete.id().to_string()])
+        .status()
+        .unwrap();
+    let output = delete.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "error: interrupted: the server canceled the statement, and nothing of it was committed"
+    );
+    exec(&mut locker, "ROLLBACK");
+    // No statement of the command is left on the server to delete the row now.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE '%soft_delete_row%' AND pid <> pg_backend_pid()"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM active_places WHERE id = 1"),
+        1
+    );
+}
