@@ -29,6 +29,7 @@
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
 --   softview.hard_delete_row(table, key)
+--   softview.hidden_by(table, key)        the parent row that keeps a row out of its view
 --   softview.trash(table)                 deleted rows, newest first, with their purge time
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
@@ -1265,6 +1266,37 @@ BEGIN
     EXECUTE format('UPDATE %s t SET deleted_at = NULL WHERE %s RETURNING to_jsonb(t)',
                    softview_internal.qualified_name(rel), condition) INTO result;
     RETURN result;
+END
+$$;
+
+-- Why a stored row of `rel` is not in its view although it is not deleted itself: the first
+-- parent row its view does not show, as `public.places (id)=(1)`. NULL when the row is in the
+-- view, deleted, or missing. A restore of a child whose parent is deleted succeeds, and this
+-- says why the child stays hidden.
+CREATE FUNCTION softview.hidden_by(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    p record;
+    parent_key text;
+BEGIN
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        EXECUTE format('SELECT format(%L, concat_ws(%L, %s)) FROM %s t
+                        WHERE %s AND NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s v WHERE %s)',
+            format('(%s)=(%%s)', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c)),
+            ', ',
+            (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(p.child_columns) AS c),
+            softview_internal.qualified_name(rel),
+            condition,
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns))
+        INTO parent_key;
+        IF parent_key IS NOT NULL THEN
+            RETURN format('%s %s', softview_internal.qualified_name(p.parent), parent_key);
+        END IF;
+    END LOOP;
+    RETURN NULL;
 END
 $$;
 

@@ -2,7 +2,7 @@
 //! existing database, through the toolkit's row functions.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
+use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz};
 
 use softview::lifecycle::archive;
 use softview::{Error, Result};
@@ -47,7 +47,25 @@ pub fn trash(conn: &mut PgConnection, table: &str) -> Result<()> {
 pub fn restore(conn: &mut PgConnection, table: &str, key: &str) -> Result<()> {
     let row = row_function(conn, "softview.restore_row", table, key)?;
     println!("restored {table} {key}: {row}");
+    let hidden_by: Option<String> = diesel::select(
+        diesel::dsl::sql::<Nullable<Text>>("softview.hidden_by(")
+            .bind::<Text, _>(table)
+            .sql("::regclass, ")
+            .bind::<Array<Text>, _>(key_parts(key))
+            .sql(")"),
+    )
+    .get_result(conn)?;
+    if let Some(parent) = hidden_by {
+        println!(
+            "  it stays hidden while its parent {parent} is deleted or hidden: restore that too"
+        );
+    }
     Ok(())
+}
+
+/// A key as the command line takes it: values split on commas.
+fn key_parts(key: &str) -> Vec<&str> {
+    key.split(',').map(str::trim).collect()
 }
 
 pub fn delete(
@@ -88,7 +106,7 @@ fn row_function(
     table: &str,
     key: &str,
 ) -> Result<serde_json::Value> {
-    let parts: Vec<&str> = key.split(',').map(str::trim).collect();
+    let parts = key_parts(key);
     Ok(diesel::select(
         diesel::dsl::sql::<Jsonb>(&format!("{function}("))
             .bind::<Text, _>(table)

@@ -500,3 +500,33 @@ fn ctrl_c_cancels_the_statement_on_the_server() {
         1
     );
 }
+
+/// Before, restoring a review of a deleted place printed "restored" and nothing else, though the
+/// review stayed out of `active_reviews`; now a second line says which parent hides it.
+#[test]
+fn restoring_a_row_whose_parent_is_deleted_says_it_stays_hidden() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE reviews SET deleted_at = now() WHERE id = 1;
+         UPDATE places SET deleted_at = now() WHERE id = 1;",
+    );
+    let (code, out, _) = run_softview(Some(database.url()), &["restore", "reviews", "1"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out.lines().nth(1),
+        Some(
+            "  it stays hidden while its parent public.places (id)=(1) is deleted or hidden: restore that too"
+        )
+    );
+    let (code, out, _) = run_softview(Some(database.url()), &["restore", "places", "1"]);
+    assert_eq!((code, out.lines().count()), (Some(0), 1), "{out}");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM active_reviews WHERE id = 1"
+        ),
+        1
+    );
+}

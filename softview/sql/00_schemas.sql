@@ -29,6 +29,7 @@
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
 --   softview.hard_delete_row(table, key)
+--   softview.hidden_by(table, key)        the parent row that keeps a row out of its view
 --   softview.trash(table)                 deleted rows, newest first, with their purge time
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --

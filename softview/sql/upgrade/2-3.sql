@@ -604,6 +604,38 @@ END
 $$;
 
 
+-- Why a stored row of `rel` is not in its view although it is not deleted itself: the first
+-- parent row its view does not show, as `public.places (id)=(1)`. NULL when the row is in the
+-- view, deleted, or missing. A restore of a child whose parent is deleted succeeds, and this
+-- says why the child stays hidden.
+CREATE OR REPLACE FUNCTION softview.hidden_by(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    p record;
+    parent_key text;
+BEGIN
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        EXECUTE format('SELECT format(%L, concat_ws(%L, %s)) FROM %s t
+                        WHERE %s AND NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s v WHERE %s)',
+            format('(%s)=(%%s)', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c)),
+            ', ',
+            (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(p.child_columns) AS c),
+            softview_internal.qualified_name(rel),
+            condition,
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns))
+        INTO parent_key;
+        IF parent_key IS NOT NULL THEN
+            RETURN format('%s %s', softview_internal.qualified_name(p.parent), parent_key);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+
 -- Revision 2 made the same indexes without saying so; mark them for softview.disable.
 DO $$
 DECLARE
