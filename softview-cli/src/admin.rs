@@ -81,19 +81,23 @@ pub fn delete(
     } else {
         "softview.soft_delete_row"
     };
-    let row = match actor {
-        Some(actor) => softview::as_actor(conn, actor, reason, |conn| {
-            row_function(conn, function, table, key)
-        })?,
-        None if reason.is_some() => {
-            return Err(Error::InvalidArgument("--reason needs --actor".into()));
-        }
-        None => row_function(conn, function, table, key)?,
-    };
-    let verb = if hard {
-        "deleted for good (archived)"
-    } else {
-        "soft-deleted"
+    let (row, now) = conn.transaction(|conn| {
+        let row = match actor {
+            Some(actor) => softview::as_actor(conn, actor, reason, |conn| {
+                row_function(conn, function, table, key)
+            })?,
+            None => row_function(conn, function, table, key)?,
+        };
+        let now: String =
+            diesel::select(diesel::dsl::sql::<Text>("to_jsonb(now())::text")).get_result(conn)?;
+        Ok::<_, Error>((row, now))
+    })?;
+    // A row deleted before keeps its deleted_at; one this call deleted has the transaction's.
+    let already = !hard && row.get("deleted_at").map(ToString::to_string) != Some(now);
+    let verb = match (hard, already) {
+        (true, _) => "deleted for good (archived)",
+        (false, true) => "already soft-deleted",
+        (false, false) => "soft-deleted",
     };
     println!("{verb} {table} {key}: {row}");
     Ok(())

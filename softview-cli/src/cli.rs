@@ -33,11 +33,11 @@ enum Command {
         key: String,
         #[arg(long)]
         hard: bool,
-        /// Who deletes, recorded in the archive.
-        #[arg(long)]
+        /// Who deletes, recorded in the archive (with --hard: soft deletes are not archived).
+        #[arg(long, requires = "hard", value_parser = not_blank)]
         actor: Option<String>,
         /// Why, recorded in the archive (needs --actor).
-        #[arg(long)]
+        #[arg(long, requires = "actor", value_parser = not_blank)]
         reason: Option<String>,
     },
     /// One purge pass: hard-delete rows whose grace period is over, in batches.
@@ -57,8 +57,9 @@ enum Command {
     },
     /// Purge on an interval until SIGINT or SIGTERM (which let the current batch finish).
     Worker {
-        /// Time between passes (30s, 5m, 1h); `SELECT softview.wake_worker()` starts one early.
-        #[arg(long, default_value = "60s", value_parser = parse_age)]
+        /// Time between passes (30s, 5m, 1h; at least 1s); `SELECT softview.wake_worker()`
+        /// starts one early.
+        #[arg(long, default_value = "60s", value_parser = parse_interval)]
         interval: chrono::Duration,
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
         batch: i32,
@@ -92,7 +93,7 @@ enum ArchiveCommand {
         /// Only rows of this table.
         #[arg(long)]
         table: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=100_000))]
         limit: i64,
     },
     /// Put an archived row back, or every row one transaction deleted.
@@ -243,23 +244,43 @@ fn interruptible(database_url: Option<String>) -> Result<PgConnection> {
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.
 fn parse_age(text: &str) -> std::result::Result<chrono::Duration, String> {
+    const FORM: &str = "write a whole number of s (seconds), m (minutes), h, d or w, as 30d";
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: i64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not an age: write a whole number and a unit, as 30d"))?;
+        .map_err(|_| format!("{text:?} is not an age: {FORM}"))?;
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 604_800,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h, d or w")),
+        _ => return Err(format!("{text:?} is not an age: {FORM}")),
     };
     chrono::Duration::try_seconds(number.saturating_mul(seconds))
         .ok_or_else(|| format!("{text:?} is too long an age"))
+}
+
+/// The worker's interval: an age of at least one second (0s would run passes back to back).
+fn parse_interval(text: &str) -> std::result::Result<chrono::Duration, String> {
+    let interval = parse_age(text)?;
+    if interval < chrono::Duration::seconds(1) {
+        return Err(format!(
+            "{text:?} is too short: the interval is at least 1s"
+        ));
+    }
+    Ok(interval)
+}
+
+/// An actor or reason: something a reader of the archive can use, not blank.
+fn not_blank(text: &str) -> std::result::Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty or blank".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 pub fn format_age(age: chrono::Duration) -> String {

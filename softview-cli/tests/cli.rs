@@ -195,10 +195,6 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
             "error: table is not enabled for softview: public.tags (see softview.enable)",
         ),
         (
-            vec!["delete", "places", "1", "--reason", "r"],
-            "error: --reason needs --actor",
-        ),
-        (
             vec!["archive", "restore", "--transaction", "42"],
             "error: nothing archived for transaction 42",
         ),
@@ -340,7 +336,7 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
         (
             vec!["purge", "--older-than=-5d"],
             2,
-            "error: invalid value '-5d' for '--older-than <OLDER_THAN>': \"-5d\" is not an age: write a whole number and a unit, as 30d",
+            "error: invalid value '-5d' for '--older-than <OLDER_THAN>': \"-5d\" is not an age: write a whole number of s (seconds), m (minutes), h, d or w, as 30d",
         ),
         (
             vec!["purge", "--batch", "0"],
@@ -348,9 +344,39 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
             "error: invalid value '0' for '--batch <BATCH>': 0 is not in 1..=2147483647",
         ),
         (
+            vec!["purge", "--older-than", "1.5d"],
+            2,
+            "error: invalid value '1.5d' for '--older-than <OLDER_THAN>': \"1.5d\" is not an age: write a whole number of s (seconds), m (minutes), h, d or w, as 30d",
+        ),
+        (
+            vec!["worker", "--interval", "0s"],
+            2,
+            "error: invalid value '0s' for '--interval <INTERVAL>': \"0s\" is too short: the interval is at least 1s",
+        ),
+        (
+            vec!["archive", "list", "--limit=-1"],
+            2,
+            "error: invalid value '-1' for '--limit <LIMIT>': -1 is not in 1..=100000",
+        ),
+        (
+            vec!["delete", "places", "1", "--hard", "--actor", " "],
+            2,
+            "error: invalid value ' ' for '--actor <ACTOR>': must not be empty or blank",
+        ),
+        (
+            vec!["delete", "places", "1", "--actor", "ann"],
+            2,
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            vec!["delete", "places", "1", "--hard", "--reason", "r"],
+            2,
+            "error: the following required arguments were not provided:",
+        ),
+        (
             vec!["worker", "--interval", "soon"],
             2,
-            "error: invalid value 'soon' for '--interval <INTERVAL>': \"soon\" is not an age: write a whole number and a unit, as 30d",
+            "error: invalid value 'soon' for '--interval <INTERVAL>': \"soon\" is not an age: write a whole number of s (seconds), m (minutes), h, d or w, as 30d",
         ),
         (
             vec!["purge", "--table", "nosuch"],
@@ -529,4 +555,25 @@ fn restoring_a_row_whose_parent_is_deleted_says_it_stays_hidden() {
         ),
         1
     );
+}
+
+/// Before, a second soft delete of a row also said "soft-deleted"; it keeps its first
+/// deleted_at, and now says so.
+#[test]
+fn deleting_a_deleted_row_says_it_already_was() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let first = run_softview(Some(database.url()), &["delete", "places", "2"]).1;
+    let second = run_softview(Some(database.url()), &["delete", "places", "2"]).1;
+    assert!(first.starts_with("soft-deleted places 2: "), "{first}");
+    assert!(
+        second.starts_with("already soft-deleted places 2: "),
+        "{second}"
+    );
+    assert_eq!(
+        first.split_once(": ").map(|(_, row)| row),
+        second.split_once(": ").map(|(_, row)| row),
+        "the same row, deleted_at unchanged"
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 1);
 }
