@@ -684,3 +684,21 @@ fn deletes_and_truncates_naming_a_partition_are_archived_or_refused() {
         0
     );
 }
+
+/// A blank actor would be archived as none; `as_actor` refuses it before running anything.
+#[test]
+fn as_actor_refuses_a_blank_actor() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    let result = as_actor(&mut conn, "  ", None, |conn| {
+        places::table.hard_delete(conn, 2).map(drop)
+    });
+    assert!(
+        matches!(&result, Err(Error::InvalidArgument(m)) if m == "as_actor needs an actor that is not blank, got \"  \""),
+        "{result:?}"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM places WHERE id = 2"),
+        1
+    );
+}

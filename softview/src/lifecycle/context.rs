@@ -2,7 +2,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Runs `work` in a transaction (a savepoint inside the caller's) in which hard deletes are
 /// archived with `actor` and `reason`. The settings hold for `work` only: when it returns, the
@@ -14,6 +14,12 @@ pub fn as_actor<T>(
     reason: Option<&str>,
     work: impl FnOnce(&mut PgConnection) -> Result<T>,
 ) -> Result<T> {
+    // The archive stores a blank actor as none: refuse it rather than lose it.
+    if actor.trim().is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "as_actor needs an actor that is not blank, got {actor:?}"
+        )));
+    }
     conn.transaction(|conn| {
         let (previous_actor, previous_reason) = diesel::select((
             sql::<Nullable<Text>>("current_setting('softview.actor', true)"),
