@@ -40,7 +40,20 @@ pub fn purge_once(conn: &mut PgConnection, options: &PurgeOptions) -> Result<()>
         eprintln!();
     }
     println!("{}", summary(&report, options.dry_run));
-    Ok(())
+    report_failures(&report);
+    match report.failures.len() {
+        0 => Ok(()),
+        n => Err(softview::Error::InvalidArgument(format!(
+            "the purge of {n} table(s) failed; what the summary above counts is committed"
+        ))),
+    }
+}
+
+/// One line on stderr per table whose purge failed.
+fn report_failures(report: &PurgeReport) {
+    for failure in &report.failures {
+        eprintln!("purge of {} failed: {}", failure.table, failure.message);
+    }
 }
 
 fn summary(report: &PurgeReport, dry_run: bool) -> String {
@@ -88,6 +101,7 @@ pub fn worker(url: &str, options: &PurgeOptions, interval: chrono::Duration) -> 
                     summary(report, false)
                 );
             }
+            report_failures(report);
         },
     )?;
     println!("worker: stopped");

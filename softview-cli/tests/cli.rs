@@ -577,3 +577,41 @@ fn deleting_a_deleted_row_says_it_already_was() {
     );
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 1);
 }
+
+/// Before, a purge that failed on one table printed only the error and exited 1, although the
+/// batches of other tables were committed and archived. Now it goes on with the other tables,
+/// prints what it committed, names the table that failed, and exits 1.
+#[test]
+fn a_purge_that_fails_on_one_table_reports_what_it_committed() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "CREATE FUNCTION keep_activities() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'activities are kept'; END $$;
+         CREATE TRIGGER keep BEFORE DELETE ON activities FOR EACH ROW EXECUTE FUNCTION keep_activities();
+         UPDATE activities SET deleted_at = now() - interval '40 days' WHERE id = 2;
+         UPDATE reviews SET deleted_at = now() - interval '40 days' WHERE id = 2;",
+    );
+    let (code, out, err) = run_softview(Some(database.url()), &["purge"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.starts_with("purged 1 row(s) (public.reviews 1) in 1 batch(es)"),
+        "{out}"
+    );
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            "purge of public.activities failed: activities are kept",
+            "error: the purge of 1 table(s) failed; what the summary above counts is committed"
+        ]
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        1
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM activities WHERE id = 2"),
+        1
+    );
+}

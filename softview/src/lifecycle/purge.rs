@@ -50,12 +50,23 @@ pub struct Batch {
 /// What a pass purged (or, in a dry run, would purge), per table in purge order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeReport {
-    /// Rows purged per table.
+    /// Rows purged per table, including the batches a table committed before it failed.
     pub tables: Vec<(String, i64)>,
     /// Batches committed.
     pub batches: usize,
     /// The longest a batch held its locks.
     pub longest_batch: Duration,
+    /// Tables whose purge failed, with the error; the pass went on with the others.
+    pub failures: Vec<TableFailure>,
+}
+
+/// A table whose purge stopped on an error; its batches committed before it stay committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFailure {
+    /// The table, qualified.
+    pub table: String,
+    /// The error, as it reads.
+    pub message: String,
 }
 
 impl PurgeReport {
@@ -90,7 +101,9 @@ pub fn purge_order(conn: &mut PgConnection, table: Option<&str>) -> Result<Vec<S
 }
 
 /// One pass over the tables. `on_batch` sees each committed batch (for progress); `stop` is
-/// checked between batches, so a pass asked to stop finishes its current batch and returns.
+/// checked between batches, so a pass asked to stop finishes its current batch and returns. A
+/// table whose purge fails is listed in [`PurgeReport::failures`] and the pass goes on with the
+/// next; bad options and a table that cannot be purged at all are errors before anything runs.
 pub fn purge(
     conn: &mut PgConnection,
     options: &PurgeOptions,
@@ -107,47 +120,70 @@ pub fn purge(
     let mut report = PurgeReport::default();
     for table in purge_order(conn, options.table.as_deref())? {
         let mut purged = 0;
-        if options.dry_run {
-            purged = diesel::select(
-                diesel::dsl::sql::<BigInt>("softview.purgeable(")
-                    .bind::<Text, _>(&table)
-                    .sql("::regclass, ")
-                    .bind::<Nullable<Interval>, _>(older_than)
-                    .sql(")"),
-            )
-            .get_result(conn)?;
-        } else {
-            while !stop.load(Ordering::SeqCst) {
-                let started = Instant::now();
-                let rows: i64 = conn.transaction(|conn| {
-                    diesel::select(
-                        diesel::dsl::sql::<BigInt>("softview.purge_batch(")
-                            .bind::<Text, _>(&table)
-                            .sql("::regclass, ")
-                            .bind::<Integer, _>(options.batch_size)
-                            .sql(", ")
-                            .bind::<Nullable<Interval>, _>(older_than)
-                            .sql(")"),
-                    )
-                    .get_result(conn)
-                })?;
-                if rows == 0 {
-                    break;
-                }
-                let batch = Batch {
-                    table: table.clone(),
-                    rows,
-                    held_for: started.elapsed(),
-                };
-                report.batches += 1;
-                report.longest_batch = report.longest_batch.max(batch.held_for);
-                purged += rows;
-                on_batch(&batch);
-            }
+        let outcome = purge_table(conn, &table, options, older_than, stop, |batch| {
+            report.batches += 1;
+            report.longest_batch = report.longest_batch.max(batch.held_for);
+            purged += batch.rows;
+            on_batch(batch);
+        });
+        match outcome {
+            Ok(would_purge) => purged += would_purge,
+            // One table's failure (a trigger of its own, a lock timeout) does not keep the
+            // others from their purge; what it committed stays counted.
+            Err(error) => report.failures.push(TableFailure {
+                table: table.clone(),
+                message: error.to_string(),
+            }),
         }
         report.tables.push((table, purged));
     }
     Ok(report)
+}
+
+/// Purges one table batch by batch, handing each committed batch to `on_batch`; in a dry run
+/// returns how many rows it would purge instead (0 otherwise).
+fn purge_table(
+    conn: &mut PgConnection,
+    table: &str,
+    options: &PurgeOptions,
+    older_than: Option<PgInterval>,
+    stop: &AtomicBool,
+    mut on_batch: impl FnMut(&Batch),
+) -> Result<i64> {
+    if options.dry_run {
+        return Ok(diesel::select(
+            diesel::dsl::sql::<BigInt>("softview.purgeable(")
+                .bind::<Text, _>(table)
+                .sql("::regclass, ")
+                .bind::<Nullable<Interval>, _>(older_than)
+                .sql(")"),
+        )
+        .get_result(conn)?);
+    }
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        let rows: i64 = conn.transaction(|conn| {
+            diesel::select(
+                diesel::dsl::sql::<BigInt>("softview.purge_batch(")
+                    .bind::<Text, _>(table)
+                    .sql("::regclass, ")
+                    .bind::<Integer, _>(options.batch_size)
+                    .sql(", ")
+                    .bind::<Nullable<Interval>, _>(older_than)
+                    .sql(")"),
+            )
+            .get_result(conn)
+        })?;
+        if rows == 0 {
+            break;
+        }
+        on_batch(&Batch {
+            table: table.to_owned(),
+            rows,
+            held_for: started.elapsed(),
+        });
+    }
+    Ok(0)
 }
 
 /// The grace period of `table` (its own, or the default).
