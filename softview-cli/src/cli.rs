@@ -131,10 +131,15 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Trash { table } => admin::trash(&mut interruptible(args.database_url)?, &table),
-        Command::Restore { table, key } => {
-            admin::restore(&mut interruptible(args.database_url)?, &table, &key)
-        }
+        Command::Trash { table } => admin::trash(
+            &mut with_toolkit(interruptible(args.database_url)?)?,
+            &table,
+        ),
+        Command::Restore { table, key } => admin::restore(
+            &mut with_toolkit(interruptible(args.database_url)?)?,
+            &table,
+            &key,
+        ),
         Command::Delete {
             table,
             key,
@@ -142,7 +147,7 @@ pub fn run(args: Args) -> Result<()> {
             actor,
             reason,
         } => admin::delete(
-            &mut interruptible(args.database_url)?,
+            &mut with_toolkit(interruptible(args.database_url)?)?,
             &table,
             &key,
             hard,
@@ -161,19 +166,24 @@ pub fn run(args: Args) -> Result<()> {
                 batch_size: batch,
                 dry_run,
             };
-            jobs::purge_once(&mut existing(args.database_url.clone())?, &options)
+            jobs::purge_once(&mut with_toolkit(existing(args.database_url)?)?, &options)
         }
         Command::Worker { interval, batch } => {
             let url = existing_url(args.database_url)?;
+            with_toolkit(PgConnection::establish(&url)?)?;
             let options = PurgeOptions {
                 batch_size: batch,
                 ..PurgeOptions::default()
             };
             jobs::worker(&url, &options, interval)
         }
-        Command::Watch => jobs::watch(&existing_url(args.database_url)?),
+        Command::Watch => {
+            let url = existing_url(args.database_url)?;
+            with_toolkit(PgConnection::establish(&url)?)?;
+            jobs::watch(&url)
+        }
         Command::Archive(command) => {
-            let conn = &mut interruptible(args.database_url)?;
+            let conn = &mut with_toolkit(interruptible(args.database_url)?)?;
             match command {
                 ArchiveCommand::List { table, limit } => {
                     admin::archive_list(conn, table.as_deref(), limit)
@@ -194,7 +204,7 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Schema { schemas } => {
-            let conn = &mut existing(args.database_url)?;
+            let conn = &mut with_toolkit(existing(args.database_url)?)?;
             let enabled = softview::codegen::enabled_schemas(conn)?;
             let chosen = if schemas.is_empty() {
                 enabled.clone()
@@ -240,6 +250,14 @@ fn existing(database_url: Option<String>) -> Result<PgConnection> {
 /// [`existing`], for commands whose statements Ctrl-C cancels on the server (see interrupt).
 fn interruptible(database_url: Option<String>) -> Result<PgConnection> {
     crate::interrupt::connect(&existing_url(database_url)?)
+}
+
+/// [`existing`] checked to hold the toolkit this softview expects, so that a database without
+/// it gets a line saying what to run instead of "schema softview does not exist" (or, for
+/// `watch`, a wait for events that never come).
+fn with_toolkit(mut conn: PgConnection) -> Result<PgConnection> {
+    toolkit::check_revision(&mut conn)?;
+    Ok(conn)
 }
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.

@@ -615,3 +615,34 @@ fn a_purge_that_fails_on_one_table_reports_what_it_committed() {
         1
     );
 }
+
+/// Before, a database without the toolkit got "schema softview does not exist" (and `watch`
+/// waited for events that could never come); now every command that needs the toolkit says
+/// what to install, and exits 1.
+#[test]
+fn a_database_without_the_toolkit_gets_told_what_to_install() {
+    let server = softview_devdb::test_server().unwrap();
+    let name = format!("softview_cli_empty_{}", std::process::id());
+    server.create_database(&name, None).unwrap();
+    let url = server.url(&name);
+    for args in [
+        &["trash", "places"][..],
+        &["delete", "places", "1"],
+        &["purge"],
+        &["watch"],
+        &["worker"],
+        &["archive", "list"],
+        &["schema"],
+    ] {
+        let (code, _, err) = run_softview(Some(&url), args);
+        assert_eq!(
+            (code, err.trim_end()),
+            (
+                Some(1),
+                "error: the softview toolkit is not installed: install it from a migration (`softview toolkit`)"
+            ),
+            "softview {args:?}"
+        );
+    }
+    server.drop_database(&name).unwrap();
+}
