@@ -169,19 +169,14 @@ pub fn run(args: Args) -> Result<()> {
             jobs::purge_once(&mut with_toolkit(existing(args.database_url)?)?, &options)
         }
         Command::Worker { interval, batch } => {
-            let url = existing_url(args.database_url)?;
-            with_toolkit(PgConnection::establish(&url)?)?;
+            let url = toolkit_url(args.database_url)?;
             let options = PurgeOptions {
                 batch_size: batch,
                 ..PurgeOptions::default()
             };
             jobs::worker(&url, &options, interval)
         }
-        Command::Watch => {
-            let url = existing_url(args.database_url)?;
-            with_toolkit(PgConnection::establish(&url)?)?;
-            jobs::watch(&url)
-        }
+        Command::Watch => jobs::watch(&toolkit_url(args.database_url)?),
         Command::Archive(command) => {
             let conn = &mut with_toolkit(interruptible(args.database_url)?)?;
             match command {
@@ -258,6 +253,13 @@ fn interruptible(database_url: Option<String>) -> Result<PgConnection> {
 fn with_toolkit(mut conn: PgConnection) -> Result<PgConnection> {
     toolkit::check_revision(&mut conn)?;
     Ok(conn)
+}
+
+/// The URL, for commands that open their own connections, once [`with_toolkit`] has checked it.
+fn toolkit_url(database_url: Option<String>) -> Result<String> {
+    let url = existing_url(database_url)?;
+    with_toolkit(PgConnection::establish(&url)?)?;
+    Ok(url)
 }
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.

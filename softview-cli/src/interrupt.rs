@@ -34,13 +34,15 @@ pub fn connect(url: &str) -> Result<PgConnection> {
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            let cancelled = PgConnection::establish(&url).and_then(|mut canceller| {
+            let cancel = || -> std::result::Result<(), String> {
+                let mut canceller = PgConnection::establish(&url).map_err(|e| e.to_string())?;
                 diesel::sql_query("SELECT pg_cancel_backend($1)")
                     .bind::<Integer, _>(pid)
                     .execute(&mut canceller)
-                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-            });
-            if let Err(error) = cancelled {
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            };
+            if let Err(error) = cancel() {
                 eprintln!(
                     "error: interrupted, and the server could not be asked to cancel: {error}"
                 );
