@@ -1,4 +1,4 @@
--- The softview toolkit, revision 3: everything that turns a table with `deleted_at` into an
+-- The softview toolkit, revision 4: everything that turns a table with `deleted_at` into an
 -- `active_<table>` view. Install it from a migration of your own (`softview toolkit`), upgrade
 -- it with the script `softview toolkit --upgrade-from N` prints.
 --
@@ -13,6 +13,7 @@
 --   softview.refresh_all()                the same for every enabled table, parents first
 --   softview.drop_views(table)            drop a view and the views built on it, before DROP/ALTER COLUMN
 --   softview.disable(table)               drop the view and forget the table
+--   softview.forget_dropped_tables()      forget enabled tables that were dropped
 --   softview.enabled_tables               view: the enabled tables, their views, keys and kinds
 --   softview.require_actor(table, on)     hard deletes of the table fail unless softview.actor is set
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
@@ -25,6 +26,7 @@
 --   softview.set_default_grace_period(interval)  the default (30 days to begin with)
 --   softview.purge_batch(table, n)        hard-delete up to n rows whose grace period is over
 --   softview.purgeable(table)             how many rows a purge would remove now
+--   softview.purgeable_cascades(table)    and how many rows of other tables cascades take with them
 --   softview.wake_worker()                start a waiting `softview worker` pass now
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
@@ -34,7 +36,8 @@
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
--- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}.
+-- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}; "key" is null when
+-- it would make the payload too long for NOTIFY (8000 bytes).
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and
@@ -68,7 +71,7 @@ CREATE SCHEMA softview_internal;
 COMMENT ON SCHEMA softview_internal IS 'softview toolkit: helpers, trigger functions and the catalog; not an API';
 
 CREATE FUNCTION softview.version() RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;
 
 -- The catalog (one row per enabled table, the settings) and the archive of hard deletes.
 
@@ -412,6 +415,35 @@ BEGIN
 END
 $$;
 
+-- Whether a catalog row still names a table: a dropped table leaves a dangling OID behind.
+CREATE FUNCTION softview_internal.table_exists(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel AND relkind IN ('r', 'p'))
+$$;
+
+-- Forgets the enabled tables that no longer exist (DROP TABLE, the end of a temporary
+-- table's session): PostgreSQL drops their triggers and views with them but cannot drop their
+-- row of the catalog. Enable, disable and refresh_all call it; until then the purge and the
+-- listings skip such rows. Returns how many it forgot, with a WARNING for each.
+CREATE FUNCTION softview.forget_dropped_tables() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone oid;
+    forgotten bigint := 0;
+BEGIN
+    FOR gone IN
+        DELETE FROM softview_internal.tables t
+        WHERE NOT softview_internal.table_exists(t.relation)
+        RETURNING t.relation::oid
+    LOOP
+        RAISE WARNING 'softview forgot the enabled table with OID %: it was dropped', gone
+            USING HINT = 'softview.deleted_records keeps its archived rows under their table name';
+        forgotten := forgotten + 1;
+    END LOOP;
+    RETURN forgotten;
+END
+$$;
+
 -- Sets `position` so that every parent comes before the tables that reference it, whatever
 -- order they were enabled in. Foreign-key cycles (store <-> staff in Pagila) are broken by
 -- enable order: taking the tables in that order, a table's references to tables already taken
@@ -431,6 +463,7 @@ DECLARE
     sorted regclass[] := '{}';
     current regclass;
 BEGIN
+    PERFORM softview.forget_dropped_tables();
     SELECT coalesce(array_agg(child), '{}'), coalesce(array_agg(parent), '{}')
     INTO fk_children, fk_parents
     FROM (SELECT DISTINCT c.conrelid::regclass AS child, c.confrelid::regclass AS parent
@@ -651,6 +684,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
         RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
     END IF;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        PERFORM softview_internal.require_soft_deletable(rel);
+    END IF;
     PERFORM softview_internal.install_archive(rel);
     BEGIN
         FOR member IN SELECT softview_internal.with_dependents(rel) LOOP
@@ -666,8 +702,10 @@ BEGIN
 END
 $$;
 
--- Sorts the catalog again and re-creates every view, parents first: the repair for views made
--- in another order (by revision 1, which kept enable order).
+-- Forgets dropped tables, sorts the catalog again and re-creates every view, parents first:
+-- the repair for views made in another order (by revision 1, which kept enable order). A table
+-- that cannot be refreshed (its deleted_at dropped, say) is skipped with a WARNING naming it
+-- and the error, so that it does not keep the others from their refresh.
 CREATE FUNCTION softview.refresh_all() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -675,7 +713,12 @@ DECLARE
 BEGIN
     PERFORM softview_internal.sort_tables();
     FOR member IN SELECT relation FROM softview_internal.tables ORDER BY position LOOP
-        PERFORM softview.refresh(member);
+        BEGIN
+            PERFORM softview.refresh(member);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'softview could not refresh %: %', softview_internal.qualified_name(member), SQLERRM
+                USING HINT = 'fix the table and call softview.refresh on it, or softview.disable it';
+        END;
     END LOOP;
 END
 $$;
@@ -688,6 +731,7 @@ DECLARE
     created regclass;
     member regclass;
 BEGIN
+    PERFORM softview.forget_dropped_tables();
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
     IF dependents IS NOT NULL THEN
@@ -931,6 +975,18 @@ $$;
 
 -- The archive: hard deletes copied with who and why, restores from it, pruning.
 
+-- An event for channel `softview`. PostgreSQL refuses NOTIFY payloads of 8000 bytes or more,
+-- which would fail the delete itself; an event whose key is that long goes out with "key": null
+-- (the table and the operation still say what to re-read).
+CREATE FUNCTION softview_internal.event_payload(table_name text, key jsonb, operation text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT CASE WHEN octet_length(event) < 8000 THEN event
+                ELSE json_build_object('table', table_name, 'key', NULL, 'operation', operation,
+                                       'at', clock_timestamp())::text END
+    FROM (SELECT json_build_object('table', table_name, 'key', key, 'operation', operation,
+                                   'at', clock_timestamp())::text AS event) AS full_event
+$$;
+
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
 -- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
 -- columns, and whether an actor is required (install_archive keeps them current).
@@ -951,12 +1007,11 @@ BEGIN
            r, actor, softview_internal.current_reason()
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
-    PERFORM pg_notify('softview', json_build_object(
-                'table', TG_ARGV[0],
-                'key', (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-                'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
-                                  THEN 'purge' ELSE 'hard_delete' END,
-                'at', clock_timestamp())::text)
+    PERFORM pg_notify('softview', softview_internal.event_payload(
+                TG_ARGV[0],
+                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+                CASE WHEN current_setting('softview.operation', true) = 'purge'
+                     THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
 END
@@ -966,11 +1021,10 @@ $$;
 CREATE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('softview', json_build_object(
-        'table', TG_ARGV[0],
-        'key', (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-        'operation', CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END,
-        'at', clock_timestamp())::text);
+    PERFORM pg_notify('softview', softview_internal.event_payload(
+        TG_ARGV[0],
+        (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+        CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END));
     RETURN NULL;
 END
 $$;
@@ -1202,6 +1256,14 @@ BEGIN
         RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
             USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
     END IF;
+    -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'It was enabled with a column deleted_at, which has been dropped since.',
+                  HINT = 'add deleted_at timestamptz back and call softview.refresh, or softview.disable the table';
+    END IF;
 END
 $$;
 
@@ -1397,7 +1459,18 @@ $$;
 -- Soft-deletable tables in the order a purge takes them: children before parents.
 CREATE FUNCTION softview_internal.purge_order() RETURNS SETOF regclass
 LANGUAGE sql STABLE AS $$
-    SELECT relation FROM softview_internal.tables WHERE soft_deletable ORDER BY position DESC
+    SELECT relation FROM softview_internal.tables
+    WHERE soft_deletable AND softview_internal.table_exists(relation)
+    ORDER BY position DESC
+$$;
+
+-- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
+CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(SELECT a.attname
+                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                 ORDER BY k.n)
 $$;
 
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
@@ -1414,15 +1487,11 @@ BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
-                             softview_internal.match_columns('x.', child.cols, 'c', parent.cols)), '')
+                             softview_internal.match_columns(
+                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
+                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
     INTO held
     FROM pg_constraint c
-    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
-                        FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
-                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS child
-    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
-                        FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
-                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
     RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
         selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
@@ -1470,6 +1539,59 @@ BEGIN
     INTO n;
     RETURN n;
 END
+$$;
+
+-- How many rows ON DELETE CASCADE foreign keys delete with the rows the query `doomed` selects
+-- from `parent`, per table, following the cascades down (at most 64 levels). A row reached along
+-- two paths is counted on each.
+CREATE FUNCTION softview_internal.cascade_counts(parent regclass, doomed text, depth integer DEFAULT 1)
+RETURNS TABLE (relation regclass, rows bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    fk record;
+    reached text;
+    key name[] := softview_internal.primary_key(parent);
+    n bigint;
+BEGIN
+    IF depth > 64 THEN
+        RETURN;
+    END IF;
+    FOR fk IN
+        SELECT c.conrelid::regclass AS child,
+               softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
+               softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.confrelid = parent AND c.confdeltype = 'c' AND c.conparentid = 0
+        ORDER BY c.conname
+    LOOP
+        reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
+            softview_internal.qualified_name(fk.child), doomed,
+            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
+        IF fk.child = parent AND cardinality(key) > 0 THEN
+            -- A self-reference: rows the query already selects are not deleted twice.
+            reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
+                doomed, softview_internal.match_columns('x.', key, 'd', key));
+        END IF;
+        EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
+        IF n > 0 THEN
+            relation := fk.child;
+            rows := n;
+            RETURN NEXT;
+            RETURN QUERY SELECT * FROM softview_internal.cascade_counts(fk.child, reached, depth + 1);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The rows of other tables that ON DELETE CASCADE would delete with the rows a purge of `rel`
+-- removes now, per table (for a dry run; the purge itself archives those of enabled tables).
+CREATE FUNCTION softview.purgeable_cascades(rel regclass, older_than interval DEFAULT NULL)
+RETURNS TABLE (table_name text, rows bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT softview_internal.qualified_name(c.relation), sum(c.rows)::bigint
+    FROM softview_internal.cascade_counts(rel, softview_internal.purge_candidates(rel, older_than, 'c.*')) AS c
+    GROUP BY c.relation
+    ORDER BY 1
 $$;
 
 -- Wakes a waiting `softview worker` before its interval is over.

@@ -1,4 +1,4 @@
--- The softview toolkit, revision 3: everything that turns a table with `deleted_at` into an
+-- The softview toolkit, revision 4: everything that turns a table with `deleted_at` into an
 -- `active_<table>` view. Install it from a migration of your own (`softview toolkit`), upgrade
 -- it with the script `softview toolkit --upgrade-from N` prints.
 --
@@ -13,6 +13,7 @@
 --   softview.refresh_all()                the same for every enabled table, parents first
 --   softview.drop_views(table)            drop a view and the views built on it, before DROP/ALTER COLUMN
 --   softview.disable(table)               drop the view and forget the table
+--   softview.forget_dropped_tables()      forget enabled tables that were dropped
 --   softview.enabled_tables               view: the enabled tables, their views, keys and kinds
 --   softview.require_actor(table, on)     hard deletes of the table fail unless softview.actor is set
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
@@ -25,6 +26,7 @@
 --   softview.set_default_grace_period(interval)  the default (30 days to begin with)
 --   softview.purge_batch(table, n)        hard-delete up to n rows whose grace period is over
 --   softview.purgeable(table)             how many rows a purge would remove now
+--   softview.purgeable_cascades(table)    and how many rows of other tables cascades take with them
 --   softview.wake_worker()                start a waiting `softview worker` pass now
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
@@ -34,7 +36,8 @@
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
--- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}.
+-- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}; "key" is null when
+-- it would make the payload too long for NOTIFY (8000 bytes).
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and
@@ -68,4 +71,4 @@ CREATE SCHEMA softview_internal;
 COMMENT ON SCHEMA softview_internal IS 'softview toolkit: helpers, trigger functions and the catalog; not an API';
 
 CREATE FUNCTION softview.version() RETURNS integer
-LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;

@@ -127,6 +127,35 @@ BEGIN
 END
 $$;
 
+-- Whether a catalog row still names a table: a dropped table leaves a dangling OID behind.
+CREATE FUNCTION softview_internal.table_exists(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel AND relkind IN ('r', 'p'))
+$$;
+
+-- Forgets the enabled tables that no longer exist (DROP TABLE, the end of a temporary
+-- table's session): PostgreSQL drops their triggers and views with them but cannot drop their
+-- row of the catalog. Enable, disable and refresh_all call it; until then the purge and the
+-- listings skip such rows. Returns how many it forgot, with a WARNING for each.
+CREATE FUNCTION softview.forget_dropped_tables() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone oid;
+    forgotten bigint := 0;
+BEGIN
+    FOR gone IN
+        DELETE FROM softview_internal.tables t
+        WHERE NOT softview_internal.table_exists(t.relation)
+        RETURNING t.relation::oid
+    LOOP
+        RAISE WARNING 'softview forgot the enabled table with OID %: it was dropped', gone
+            USING HINT = 'softview.deleted_records keeps its archived rows under their table name';
+        forgotten := forgotten + 1;
+    END LOOP;
+    RETURN forgotten;
+END
+$$;
+
 -- Sets `position` so that every parent comes before the tables that reference it, whatever
 -- order they were enabled in. Foreign-key cycles (store <-> staff in Pagila) are broken by
 -- enable order: taking the tables in that order, a table's references to tables already taken
@@ -146,6 +175,7 @@ DECLARE
     sorted regclass[] := '{}';
     current regclass;
 BEGIN
+    PERFORM softview.forget_dropped_tables();
     SELECT coalesce(array_agg(child), '{}'), coalesce(array_agg(parent), '{}')
     INTO fk_children, fk_parents
     FROM (SELECT DISTINCT c.conrelid::regclass AS child, c.confrelid::regclass AS parent
@@ -366,6 +396,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
         RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
     END IF;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        PERFORM softview_internal.require_soft_deletable(rel);
+    END IF;
     PERFORM softview_internal.install_archive(rel);
     BEGIN
         FOR member IN SELECT softview_internal.with_dependents(rel) LOOP
@@ -381,8 +414,10 @@ BEGIN
 END
 $$;
 
--- Sorts the catalog again and re-creates every view, parents first: the repair for views made
--- in another order (by revision 1, which kept enable order).
+-- Forgets dropped tables, sorts the catalog again and re-creates every view, parents first:
+-- the repair for views made in another order (by revision 1, which kept enable order). A table
+-- that cannot be refreshed (its deleted_at dropped, say) is skipped with a WARNING naming it
+-- and the error, so that it does not keep the others from their refresh.
 CREATE FUNCTION softview.refresh_all() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -390,7 +425,12 @@ DECLARE
 BEGIN
     PERFORM softview_internal.sort_tables();
     FOR member IN SELECT relation FROM softview_internal.tables ORDER BY position LOOP
-        PERFORM softview.refresh(member);
+        BEGIN
+            PERFORM softview.refresh(member);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'softview could not refresh %: %', softview_internal.qualified_name(member), SQLERRM
+                USING HINT = 'fix the table and call softview.refresh on it, or softview.disable it';
+        END;
     END LOOP;
 END
 $$;
@@ -403,6 +443,7 @@ DECLARE
     created regclass;
     member regclass;
 BEGIN
+    PERFORM softview.forget_dropped_tables();
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
     IF dependents IS NOT NULL THEN

@@ -1,5 +1,17 @@
 -- The archive: hard deletes copied with who and why, restores from it, pruning.
 
+-- An event for channel `softview`. PostgreSQL refuses NOTIFY payloads of 8000 bytes or more,
+-- which would fail the delete itself; an event whose key is that long goes out with "key": null
+-- (the table and the operation still say what to re-read).
+CREATE FUNCTION softview_internal.event_payload(table_name text, key jsonb, operation text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT CASE WHEN octet_length(event) < 8000 THEN event
+                ELSE json_build_object('table', table_name, 'key', NULL, 'operation', operation,
+                                       'at', clock_timestamp())::text END
+    FROM (SELECT json_build_object('table', table_name, 'key', key, 'operation', operation,
+                                   'at', clock_timestamp())::text AS event) AS full_event
+$$;
+
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
 -- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
 -- columns, and whether an actor is required (install_archive keeps them current).
@@ -20,12 +32,11 @@ BEGIN
            r, actor, softview_internal.current_reason()
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
-    PERFORM pg_notify('softview', json_build_object(
-                'table', TG_ARGV[0],
-                'key', (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-                'operation', CASE WHEN current_setting('softview.operation', true) = 'purge'
-                                  THEN 'purge' ELSE 'hard_delete' END,
-                'at', clock_timestamp())::text)
+    PERFORM pg_notify('softview', softview_internal.event_payload(
+                TG_ARGV[0],
+                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+                CASE WHEN current_setting('softview.operation', true) = 'purge'
+                     THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
 END
@@ -35,11 +46,10 @@ $$;
 CREATE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('softview', json_build_object(
-        'table', TG_ARGV[0],
-        'key', (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-        'operation', CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END,
-        'at', clock_timestamp())::text);
+    PERFORM pg_notify('softview', softview_internal.event_payload(
+        TG_ARGV[0],
+        (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
+        CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END));
     RETURN NULL;
 END
 $$;

@@ -29,6 +29,14 @@ BEGIN
         RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
             USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
     END IF;
+    -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'It was enabled with a column deleted_at, which has been dropped since.',
+                  HINT = 'add deleted_at timestamptz back and call softview.refresh, or softview.disable the table';
+    END IF;
 END
 $$;
 

@@ -64,7 +64,18 @@ $$;
 -- Soft-deletable tables in the order a purge takes them: children before parents.
 CREATE FUNCTION softview_internal.purge_order() RETURNS SETOF regclass
 LANGUAGE sql STABLE AS $$
-    SELECT relation FROM softview_internal.tables WHERE soft_deletable ORDER BY position DESC
+    SELECT relation FROM softview_internal.tables
+    WHERE soft_deletable AND softview_internal.table_exists(relation)
+    ORDER BY position DESC
+$$;
+
+-- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
+CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(SELECT a.attname
+                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                 ORDER BY k.n)
 $$;
 
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
@@ -81,15 +92,11 @@ BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
-                             softview_internal.match_columns('x.', child.cols, 'c', parent.cols)), '')
+                             softview_internal.match_columns(
+                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
+                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
     INTO held
     FROM pg_constraint c
-    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
-                        FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
-                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS child
-    CROSS JOIN LATERAL (SELECT array_agg(a.attname ORDER BY k.n) AS cols
-                        FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
-                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum) AS parent
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
     RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
         selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
@@ -137,6 +144,59 @@ BEGIN
     INTO n;
     RETURN n;
 END
+$$;
+
+-- How many rows ON DELETE CASCADE foreign keys delete with the rows the query `doomed` selects
+-- from `parent`, per table, following the cascades down (at most 64 levels). A row reached along
+-- two paths is counted on each.
+CREATE FUNCTION softview_internal.cascade_counts(parent regclass, doomed text, depth integer DEFAULT 1)
+RETURNS TABLE (relation regclass, rows bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    fk record;
+    reached text;
+    key name[] := softview_internal.primary_key(parent);
+    n bigint;
+BEGIN
+    IF depth > 64 THEN
+        RETURN;
+    END IF;
+    FOR fk IN
+        SELECT c.conrelid::regclass AS child,
+               softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
+               softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.confrelid = parent AND c.confdeltype = 'c' AND c.conparentid = 0
+        ORDER BY c.conname
+    LOOP
+        reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
+            softview_internal.qualified_name(fk.child), doomed,
+            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
+        IF fk.child = parent AND cardinality(key) > 0 THEN
+            -- A self-reference: rows the query already selects are not deleted twice.
+            reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
+                doomed, softview_internal.match_columns('x.', key, 'd', key));
+        END IF;
+        EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
+        IF n > 0 THEN
+            relation := fk.child;
+            rows := n;
+            RETURN NEXT;
+            RETURN QUERY SELECT * FROM softview_internal.cascade_counts(fk.child, reached, depth + 1);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The rows of other tables that ON DELETE CASCADE would delete with the rows a purge of `rel`
+-- removes now, per table (for a dry run; the purge itself archives those of enabled tables).
+CREATE FUNCTION softview.purgeable_cascades(rel regclass, older_than interval DEFAULT NULL)
+RETURNS TABLE (table_name text, rows bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT softview_internal.qualified_name(c.relation), sum(c.rows)::bigint
+    FROM softview_internal.cascade_counts(rel, softview_internal.purge_candidates(rel, older_than, 'c.*')) AS c
+    GROUP BY c.relation
+    ORDER BY 1
 $$;
 
 -- Wakes a waiting `softview worker` before its interval is over.

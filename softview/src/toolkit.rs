@@ -15,7 +15,7 @@ use diesel::sql_types::{Bool, Integer};
 use crate::error::{Error, Result};
 
 /// The toolkit revision this crate installs and expects; `softview.version()` in SQL.
-pub const REVISION: i32 = 3;
+pub const REVISION: i32 = 4;
 
 /// The whole toolkit, as one script, assembled from the files of `sql/` (one per concern).
 pub const INSTALL_SQL: &str = concat!(
@@ -46,6 +46,7 @@ pub const UNINSTALL_SQL: &str = include_str!("../sql/uninstall.sql");
 const UPGRADES: &[&str] = &[
     include_str!("../sql/upgrade/1-2.sql"),
     include_str!("../sql/upgrade/2-3.sql"),
+    include_str!("../sql/upgrade/3-4.sql"),
 ];
 
 /// The script that upgrades an installed toolkit of revision `from` to [`REVISION`]; it

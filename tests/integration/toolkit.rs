@@ -148,6 +148,7 @@ fn install_or_upgrade_installs_into_an_empty_database_and_refuses_a_newer_toolki
 /// from.
 const REVISION_1_SQL: &str = include_str!("../fixtures/toolkit_revision_1.sql");
 const REVISION_2_SQL: &str = include_str!("../fixtures/toolkit_revision_2.sql");
+const REVISION_3_SQL: &str = include_str!("../fixtures/toolkit_revision_3.sql");
 
 /// Owners and their pets in schema `app`, the child enabled before its parent, and walks
 /// linking the two, with settings that an upgrade must keep: a grace period, a default grace
@@ -328,6 +329,11 @@ fn upgrading_revision_1_keeps_settings_and_archive_and_equals_a_fresh_install() 
 #[test]
 fn upgrading_revision_2_keeps_settings_and_archive_and_equals_a_fresh_install() {
     upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(2, REVISION_2_SQL);
+}
+
+#[test]
+fn upgrading_revision_3_keeps_settings_and_archive_and_equals_a_fresh_install() {
+    upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(3, REVISION_3_SQL);
 }
 
 /// An upgrade keeps the catalog's settings and the archive, repairs the view of the child
