@@ -63,11 +63,23 @@ fn summary(report: &PurgeReport, dry_run: bool) -> String {
         .filter(|(_, n)| *n > 0)
         .map(|(t, n)| format!("{t} {n}"))
         .collect();
-    let detail = if per_table.is_empty() {
+    let mut detail = if per_table.is_empty() {
         String::new()
     } else {
         format!(" ({})", per_table.join(", "))
     };
+    if !report.cascaded.is_empty() {
+        let cascaded: Vec<String> = report
+            .cascaded
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        detail += &format!(
+            " and {} row(s) their deletes cascaded to ({})",
+            report.cascaded_rows(),
+            cascaded.join(", ")
+        );
+    }
     if dry_run {
         format!("dry run: would purge {} row(s){detail}", report.rows())
     } else {

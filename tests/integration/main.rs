@@ -6,6 +6,7 @@ mod bench_smoke;
 mod common;
 mod errors;
 mod events;
+mod faults;
 mod generated;
 mod identifiers;
 mod indexes;

@@ -43,6 +43,10 @@ pub struct Batch {
     pub table: String,
     /// Rows purged.
     pub rows: i64,
+    /// Rows of enabled tables (other ones, or further rows of this one) that the batch's
+    /// deletes took with them and archived: `ON DELETE CASCADE` foreign keys, triggers. Per
+    /// table, qualified.
+    pub cascaded: Vec<(String, i64)>,
     /// How long the batch's transaction held its row locks.
     pub held_for: Duration,
 }
@@ -52,6 +56,11 @@ pub struct Batch {
 pub struct PurgeReport {
     /// Rows purged per table, including the batches a table committed before it failed.
     pub tables: Vec<(String, i64)>,
+    /// Rows the purged rows took with them through `ON DELETE CASCADE`, per table, in name
+    /// order. A purge counts what it archived (rows of enabled tables, whatever deleted them);
+    /// a dry run follows the cascades' foreign keys into every table, and counts a row two of
+    /// them reach on each.
+    pub cascaded: Vec<(String, i64)>,
     /// Batches committed.
     pub batches: usize,
     /// The longest a batch held its locks.
@@ -74,6 +83,46 @@ impl PurgeReport {
     pub fn rows(&self) -> i64 {
         self.tables.iter().map(|(_, n)| n).sum()
     }
+
+    /// Rows the cascades took with them, in all.
+    pub fn cascaded_rows(&self) -> i64 {
+        self.cascaded.iter().map(|(_, n)| n).sum()
+    }
+
+    fn add_cascaded(&mut self, rows: &[(String, i64)]) {
+        for (table, n) in rows {
+            match self.cascaded.binary_search_by(|(t, _)| t.cmp(table)) {
+                Ok(i) => self.cascaded[i].1 += n,
+                Err(i) => self.cascaded.insert(i, (table.clone(), *n)),
+            }
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct TableRows {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+}
+
+fn pairs(rows: Vec<TableRows>) -> Vec<(String, i64)> {
+    rows.into_iter().map(|r| (r.table_name, r.rows)).collect()
+}
+
+/// The rows this transaction archived so far, per table. (PostgreSQL's transaction-local
+/// statistics would count unarchived tables too, but they keep counts of earlier transactions
+/// until they are flushed, up to a second later.)
+fn archived_in_transaction(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
+    Ok(pairs(
+        diesel::sql_query(
+            "SELECT table_name, count(*) AS rows FROM softview.deleted_records
+             WHERE transaction_id = pg_current_xact_id()::text::bigint
+             GROUP BY 1 ORDER BY 1",
+        )
+        .load(conn)?,
+    ))
 }
 
 /// The tables a purge takes, children before parents, by their qualified names.
@@ -120,14 +169,20 @@ pub fn purge(
     let mut report = PurgeReport::default();
     for table in purge_order(conn, options.table.as_deref())? {
         let mut purged = 0;
+        let mut cascaded = Vec::new();
         let outcome = purge_table(conn, &table, options, older_than, stop, |batch| {
             report.batches += 1;
             report.longest_batch = report.longest_batch.max(batch.held_for);
             purged += batch.rows;
+            cascaded.extend_from_slice(&batch.cascaded);
             on_batch(batch);
         });
+        report.add_cascaded(&cascaded);
         match outcome {
-            Ok(would_purge) => purged += would_purge,
+            Ok(DryRun { rows, cascaded }) => {
+                purged += rows;
+                report.add_cascaded(&cascaded);
+            }
             // One table's failure (a trigger of its own, a lock timeout) does not keep the
             // others from their purge; what it committed stays counted.
             Err(error) => report.failures.push(TableFailure {
@@ -140,8 +195,15 @@ pub fn purge(
     Ok(report)
 }
 
+/// What a dry run of one table found; all zero when the purge ran for real.
+#[derive(Default)]
+struct DryRun {
+    rows: i64,
+    cascaded: Vec<(String, i64)>,
+}
+
 /// Purges one table batch by batch, handing each committed batch to `on_batch`; in a dry run
-/// returns how many rows it would purge instead (0 otherwise).
+/// returns what it would purge instead.
 fn purge_table(
     conn: &mut PgConnection,
     table: &str,
@@ -149,21 +211,30 @@ fn purge_table(
     older_than: Option<PgInterval>,
     stop: &AtomicBool,
     mut on_batch: impl FnMut(&Batch),
-) -> Result<i64> {
+) -> Result<DryRun> {
     if options.dry_run {
-        return Ok(diesel::select(
+        let rows = diesel::select(
             diesel::dsl::sql::<BigInt>("softview.purgeable(")
                 .bind::<Text, _>(table)
                 .sql("::regclass, ")
                 .bind::<Nullable<Interval>, _>(older_than)
                 .sql(")"),
         )
-        .get_result(conn)?);
+        .get_result(conn)?;
+        let cascaded = pairs(
+            diesel::sql_query(
+                "SELECT table_name, rows FROM softview.purgeable_cascades($1::regclass, $2)",
+            )
+            .bind::<Text, _>(table)
+            .bind::<Nullable<Interval>, _>(older_than)
+            .load(conn)?,
+        );
+        return Ok(DryRun { rows, cascaded });
     }
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        let rows: i64 = conn.transaction(|conn| {
-            diesel::select(
+        let (rows, deleted) = conn.transaction(|conn| -> Result<_> {
+            let rows: i64 = diesel::select(
                 diesel::dsl::sql::<BigInt>("softview.purge_batch(")
                     .bind::<Text, _>(table)
                     .sql("::regclass, ")
@@ -172,18 +243,26 @@ fn purge_table(
                     .bind::<Nullable<Interval>, _>(older_than)
                     .sql(")"),
             )
-            .get_result(conn)
+            .get_result(conn)?;
+            Ok((rows, archived_in_transaction(conn)?))
         })?;
         if rows == 0 {
             break;
         }
+        // What the transaction archived beyond the batch's own rows went with them.
+        let cascaded = deleted
+            .into_iter()
+            .map(|(t, n)| if t == table { (t, n - rows) } else { (t, n) })
+            .filter(|(_, n)| *n > 0)
+            .collect();
         on_batch(&Batch {
             table: table.to_owned(),
             rows,
+            cascaded,
             held_for: started.elapsed(),
         });
     }
-    Ok(0)
+    Ok(DryRun::default())
 }
 
 /// The grace period of `table` (its own, or the default).
