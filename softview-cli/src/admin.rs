@@ -2,7 +2,7 @@
 //! existing database, through the toolkit's row functions.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz};
 
 use softview::lifecycle::archive;
 use softview::{Error, Result};
@@ -44,14 +44,15 @@ pub fn trash(conn: &mut PgConnection, table: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn restore(conn: &mut PgConnection, table: &str, key: &str) -> Result<()> {
-    let row = row_function(conn, "softview.restore_row", table, key)?;
-    println!("restored {table} {key}: {row}");
+pub fn restore(conn: &mut PgConnection, table: &str, key: &[String]) -> Result<()> {
+    let values = key_values(conn, table, key)?;
+    let row = row_function(conn, "softview.restore_row", table, &values)?;
+    println!("restored {table} {}: {row}", key.join(" "));
     let hidden_by: Option<String> = diesel::select(
         diesel::dsl::sql::<Nullable<Text>>("softview.hidden_by(")
             .bind::<Text, _>(table)
             .sql("::regclass, ")
-            .bind::<Array<Text>, _>(key_parts(key))
+            .bind::<Array<Text>, _>(&values)
             .sql(")"),
     )
     .get_result(conn)?;
@@ -63,15 +64,29 @@ pub fn restore(conn: &mut PgConnection, table: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// A key as the command line takes it: values split on commas.
-fn key_parts(key: &str) -> Vec<&str> {
-    key.split(',').map(str::trim).collect()
+/// A key as the command line takes it: one value per argument, as written (spaces, commas and
+/// all). A single argument for a table whose primary key has several columns is split on
+/// commas, so that `1,2` names a composite key.
+fn key_values(conn: &mut PgConnection, table: &str, key: &[String]) -> Result<Vec<String>> {
+    let [single] = key else {
+        return Ok(key.to_vec());
+    };
+    let columns: Option<i32> = diesel::select(diesel::dsl::sql::<Nullable<Integer>>(
+        "(SELECT cardinality(primary_key) FROM softview.enabled_tables WHERE relation = to_regclass(",
+    )
+    .bind::<Text, _>(table)
+    .sql("))"))
+    .get_result(conn)?;
+    Ok(match columns {
+        Some(n) if n > 1 => single.split(',').map(str::to_owned).collect(),
+        _ => vec![single.clone()],
+    })
 }
 
 pub fn delete(
     conn: &mut PgConnection,
     table: &str,
-    key: &str,
+    key: &[String],
     hard: bool,
     actor: Option<&str>,
     reason: Option<&str>,
@@ -81,12 +96,13 @@ pub fn delete(
     } else {
         "softview.soft_delete_row"
     };
+    let values = key_values(conn, table, key)?;
     let (row, now) = conn.transaction(|conn| {
         let row = match actor {
             Some(actor) => softview::as_actor(conn, actor, reason, |conn| {
-                row_function(conn, function, table, key)
+                row_function(conn, function, table, &values)
             })?,
-            None => row_function(conn, function, table, key)?,
+            None => row_function(conn, function, table, &values)?,
         };
         let now: String =
             diesel::select(diesel::dsl::sql::<Text>("to_jsonb(now())::text")).get_result(conn)?;
@@ -99,23 +115,22 @@ pub fn delete(
         (false, true) => "already soft-deleted",
         (false, false) => "soft-deleted",
     };
-    println!("{verb} {table} {key}: {row}");
+    println!("{verb} {table} {}: {row}", key.join(" "));
     Ok(())
 }
 
-/// Calls one of the toolkit's row functions with the key split on commas.
+/// Calls one of the toolkit's row functions.
 fn row_function(
     conn: &mut PgConnection,
     function: &str,
     table: &str,
-    key: &str,
+    key: &[String],
 ) -> Result<serde_json::Value> {
-    let parts = key_parts(key);
     Ok(diesel::select(
         diesel::dsl::sql::<Jsonb>(&format!("{function}("))
             .bind::<Text, _>(table)
             .sql("::regclass, ")
-            .bind::<Array<Text>, _>(parts)
+            .bind::<Array<Text>, _>(key)
             .sql(")"),
     )
     .get_result(conn)?)

@@ -25,12 +25,20 @@ enum Command {
     Migrate,
     /// List the soft-deleted rows of a table, newest first.
     Trash { table: String },
-    /// Restore a soft-deleted row; a composite key is written `1,2`.
-    Restore { table: String, key: String },
+    /// Restore a soft-deleted row.
+    Restore {
+        table: String,
+        /// The primary key: one value per key column (`7`, or `1 2`), or a composite key as
+        /// one `1,2`. Values are taken as written, spaces and all.
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
+        key: Vec<String>,
+    },
     /// Soft-delete a row, or with --hard delete it for good (the archive keeps a copy).
     Delete {
         table: String,
-        key: String,
+        /// The primary key, as for `restore`.
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
+        key: Vec<String>,
         #[arg(long)]
         hard: bool,
         /// Who deletes, recorded in the archive (with --hard: soft deletes are not archived).
@@ -206,6 +214,22 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 schemas
             };
+            let unknown: Vec<&String> = chosen.iter().filter(|s| !enabled.contains(s)).collect();
+            if !unknown.is_empty() {
+                return Err(Error::InvalidArgument(format!(
+                    "no enabled tables in schema(s) {}: the schemas with enabled tables are {}",
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if enabled.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        enabled.join(", ")
+                    }
+                )));
+            }
             let skipped: Vec<&String> = enabled.iter().filter(|s| !chosen.contains(s)).collect();
             if !skipped.is_empty() {
                 eprintln!(
@@ -226,10 +250,22 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// The URL of the database the commands work on, which must already exist.
+/// The URL of the database the commands work on, which must already exist: a PostgreSQL URL
+/// or a libpq `key=value` string (libpq's own message for anything else is `missing "="`).
 fn existing_url(database_url: Option<String>) -> Result<String> {
     match database_url {
-        Some(url) if !url.is_empty() => Ok(url),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
+        Some(conninfo) if conninfo.contains('=') && !conninfo.contains("://") => Ok(conninfo),
+        // The URL itself is not repeated: it may hold a password.
+        Some(other) if !other.is_empty() => Err(Error::InvalidArgument(format!(
+            "the database URL is not a PostgreSQL URL{}: write postgres://user@host/database \
+             (or libpq's host=… dbname=…)",
+            other
+                .split_once("://")
+                .map_or(String::new(), |(scheme, _)| format!(
+                    " but a {scheme}:// one"
+                ))
+        ))),
         _ => Err(Error::InvalidArgument(
             "this command works on an existing database: set DATABASE_URL (or put it in .env) \
              or pass --database-url"

@@ -2,8 +2,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
 
@@ -92,6 +92,44 @@ fn summary(report: &PurgeReport, dry_run: bool) -> String {
     }
 }
 
+/// Runs `work` until it returns; after a lost connection (a server restart, say) runs it again,
+/// waiting 1 s, 2 s, 4 s … at most 30 s between tries, and says so on stderr. Any other error,
+/// or a stop asked for while waiting, ends it.
+fn reconnecting(
+    command: &str,
+    stop: &AtomicBool,
+    mut work: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    const LONGEST_WAIT: Duration = Duration::from_secs(30);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        match work() {
+            Err(error) if error.is_connection_lost() && !stop.load(Ordering::SeqCst) => {
+                // A connection that lasted a while starts the waits over.
+                if started.elapsed() > LONGEST_WAIT {
+                    wait = Duration::from_secs(1);
+                }
+                let message = error.to_string();
+                eprintln!(
+                    "{command}: lost the connection ({}); reconnecting in {} s",
+                    message.lines().next().unwrap_or_default().trim(),
+                    wait.as_secs()
+                );
+                let deadline = Instant::now() + wait;
+                while Instant::now() < deadline {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                wait = (wait * 2).min(LONGEST_WAIT);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 pub fn worker(url: &str, options: &PurgeOptions, interval: chrono::Duration) -> Result<()> {
     let stop = stop_on_signals()?;
     let interval = interval.to_std().unwrap_or(Duration::ZERO);
@@ -99,32 +137,49 @@ pub fn worker(url: &str, options: &PurgeOptions, interval: chrono::Duration) -> 
         "worker: purging every {} (SIGINT or SIGTERM stops it after the current batch)",
         crate::cli::format_age(chrono::Duration::from_std(interval).unwrap_or_default())
     );
-    worker::run(
-        url,
-        options,
-        interval,
-        &stop,
-        |_| {},
-        |report| {
-            if report.rows() > 0 {
-                println!(
-                    "{} {}",
-                    timestamp(chrono::Utc::now()),
-                    summary(report, false)
-                );
-            }
-            report_failures(report);
-        },
-    )?;
+    let mut reconnected = false;
+    reconnecting("worker", &stop, || {
+        if std::mem::replace(&mut reconnected, true) {
+            eprintln!("worker: connecting again");
+        }
+        worker::run(
+            url,
+            options,
+            interval,
+            &stop,
+            |_| {},
+            |report| {
+                if report.rows() > 0 {
+                    println!(
+                        "{} {}",
+                        timestamp(chrono::Utc::now()),
+                        summary(report, false)
+                    );
+                }
+                report_failures(report);
+            },
+        )
+    })?;
     println!("worker: stopped");
     Ok(())
 }
 
 pub fn watch(url: &str) -> Result<()> {
     let stop = stop_on_signals()?;
-    let mut listener = Listener::connect(url)?;
-    println!("watching channel softview (SIGINT stops)");
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+    let mut first = true;
+    reconnecting("watch", &stop, || {
+        let mut listener = Listener::connect(url)?;
+        if std::mem::replace(&mut first, false) {
+            println!("watching channel softview (SIGINT stops)");
+        } else {
+            eprintln!("watch: connected again; events sent while it was away are not seen");
+        }
+        watch_events(&mut listener, &stop)
+    })
+}
+
+fn watch_events(listener: &mut Listener, stop: &AtomicBool) -> Result<()> {
+    while !stop.load(Ordering::SeqCst) {
         if let Some(event) = listener.next(Duration::from_millis(200))? {
             println!(
                 "{}  {:<11}  {}  {}",

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{count, db, exec, seed};
+use common::{count, db, exec, fingerprint, seed};
 use diesel::prelude::*;
 
 /// The `softview` command, on the database at `url`, or with DATABASE_URL unset.
@@ -172,7 +172,7 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
         ),
         (
             vec!["restore", "places", "1,2"],
-            "error: bad key for places: expected 1 value(s) for (id), got 2",
+            "error: invalid input syntax for type bigint: \"1,2\"",
         ),
         (
             vec!["restore", "places", "1"],
@@ -188,20 +188,81 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
         ),
         (
             vec!["trash", "tags"],
-            "error: table is not soft-deletable: public.tags (it has no deleted_at, or softview.enable was not called for it)",
+            "error: table is not soft-deletable: public.tags. softview.enable was not called for it.",
         ),
         (
             vec!["delete", "tags", "1"],
-            "error: table is not enabled for softview: public.tags (see softview.enable)",
+            "error: table is not enabled for softview: public.tags. softview.enable was not called for it.",
+        ),
+        (
+            vec!["trash", "active_places"],
+            "error: table is not soft-deletable: public.active_places. It is the view softview made for public.places: give the table.",
+        ),
+        (
+            vec!["delete", "places_id_seq", "1"],
+            "error: table is not enabled for softview: public.places_id_seq. It is a sequence, not a table.",
+        ),
+        (
+            vec!["restore", "places_pkey", "1"],
+            "error: table is not enabled for softview: public.places_pkey. It is an index, not a table.",
+        ),
+        (
+            vec!["trash", "bad\"name"],
+            "error: relation \"bad\"name\" does not exist",
+        ),
+        (vec!["trash", ""], "error: invalid name syntax"),
+        (
+            vec!["delete", "places", ""],
+            "error: invalid input syntax for type bigint: \"\"",
+        ),
+        (
+            vec!["delete", "places", "99999999999999999999"],
+            "error: value \"99999999999999999999\" is out of range for type bigint",
+        ),
+        (
+            vec!["delete", "places", "1", "2"],
+            "error: bad key for places: expected 1 value(s) for (id), got 2",
+        ),
+        (
+            vec!["archive", "list", "--table", "active_places"],
+            "error: the archive holds rows of tables, and active_places is not one. It is the view softview made for public.places: give the table.",
+        ),
+        (
+            vec!["archive", "restore", "999"],
+            "error: row not found: softview.deleted_records (id)=(999)",
+        ),
+        (
+            vec!["schema", "--schema", "nosuch"],
+            "error: no enabled tables in schema(s) nosuch: the schemas with enabled tables are public",
+        ),
+        (
+            vec![
+                "--database-url",
+                "mysql://root:secret@db/app",
+                "trash",
+                "places",
+            ],
+            "error: the database URL is not a PostgreSQL URL but a mysql:// one: write postgres://user@host/database (or libpq's host=… dbname=…)",
+        ),
+        (
+            vec!["--database-url", "places.db", "trash", "places"],
+            "error: the database URL is not a PostgreSQL URL: write postgres://user@host/database (or libpq's host=… dbname=…)",
         ),
         (
             vec!["archive", "restore", "--transaction", "42"],
             "error: nothing archived for transaction 42",
         ),
     ] {
-        let (code, _, err) = run_softview(Some(database.url()), &args);
+        let before = fingerprint(&mut conn);
+        let (code, out, err) = run_softview(Some(database.url()), &args);
         assert_eq!(code, Some(1), "{args:?}");
         assert_eq!(err.trim_end(), expected, "{args:?}");
+        assert_eq!(out, "", "{args:?}");
+        assert_eq!(
+            fingerprint(&mut conn),
+            before,
+            "{args:?} changed the database"
+        );
     }
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_places"), 2);
 
@@ -386,7 +447,7 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
         (
             vec!["purge", "--table", "tags"],
             1,
-            "error: table is not soft-deletable: public.tags (it has no deleted_at, or softview.enable was not called for it)",
+            "error: table is not soft-deletable: public.tags. softview.enable was not called for it.",
         ),
     ] {
         let (status, _, stderr) = run_softview(Some(database.url()), &args);
@@ -645,4 +706,144 @@ fn a_database_without_the_toolkit_gets_told_what_to_install() {
         );
     }
     server.drop_database(&name).unwrap();
+}
+
+/// Keys are taken as written: a text key keeps its commas and spaces, a composite key takes one
+/// argument per column (or one `a,b`), and the messages show the key as it was typed.
+#[test]
+fn keys_are_taken_as_written() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE tags (name text PRIMARY KEY, deleted_at timestamptz);
+         SELECT softview.enable('tags');
+         INSERT INTO tags VALUES ('a,b'), (' padded '), ('padded');
+         CREATE TABLE pairs (a int, b text, deleted_at timestamptz, PRIMARY KEY (a, b));
+         SELECT softview.enable('pairs');
+         INSERT INTO pairs VALUES (1, 'x,y'), (2, 'z');",
+    );
+    let url = Some(database.url());
+    let (code, out, err) = run_softview(url, &["delete", "tags", "a,b"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("soft-deleted tags a,b: "), "{out}");
+    let (code, out, _) = run_softview(url, &["delete", "tags", " padded "]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("soft-deleted tags  padded : "), "{out}");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM active_tags"),
+        1,
+        "'padded' itself stays"
+    );
+    let (code, _, err) = run_softview(url, &["delete", "pairs", "1", "x,y"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run_softview(url, &["delete", "pairs", "2,z"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_pairs"), 0);
+    let (code, out, _) = run_softview(url, &["restore", "pairs", "1", "x,y"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("restored pairs 1 x,y: "), "{out}");
+    let (code, _, err) = run_softview(url, &["restore", "pairs", "1,x,y"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        "error: bad key for pairs: expected 2 value(s) for (a, b), got 3"
+    );
+}
+
+#[test]
+fn the_purge_summary_counts_the_rows_cascades_took() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = now() - interval '2 days' WHERE id = 1",
+    );
+    let url = Some(database.url());
+    let (code, out, _) = run_softview(url, &["purge", "--dry-run", "--older-than", "1d"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "dry run: would purge 1 row(s) (public.places 1) and 3 row(s) their deletes cascaded to \
+         (public.place_activities 2, public.reviews 1)\n"
+    );
+    let (code, out, _) = run_softview(url, &["purge", "--older-than", "1d"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with(
+            "purged 1 row(s) (public.places 1) and 3 row(s) their deletes cascaded to \
+             (public.place_activities 2, public.reviews 1) in 1 batch(es)"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM softview.deleted_records"),
+        4
+    );
+}
+
+/// The backend of a session ended under it, as a server restart ends every session (both send
+/// FATAL 57P01 and close the connection).
+fn terminate_sessions(conn: &mut PgConnection, query: &str) {
+    exec(
+        conn,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query = '{query}'"
+        ),
+    );
+}
+
+#[test]
+fn watch_and_worker_reconnect_after_losing_the_server() {
+    use std::io::BufRead;
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let mut watch = softview_command(Some(database.url()), &["watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut worker = softview_command(Some(database.url()), &["worker", "--interval", "1h"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_listener(&mut conn, "softview");
+    wait_for_listener(&mut conn, "softview_worker");
+    terminate_sessions(&mut conn, "LISTEN softview");
+    terminate_sessions(&mut conn, "LISTEN softview_worker");
+    // Both come back on new sessions within their first wait of a second.
+    std::thread::sleep(Duration::from_millis(200));
+    wait_for_listener(&mut conn, "softview");
+    wait_for_listener(&mut conn, "softview_worker");
+
+    exec(&mut conn, "DELETE FROM active_places WHERE id = 1");
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let event = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("SoftDelete"))
+        .expect("an event line after the reconnect");
+    assert!(event.ends_with(r#"public.places  {"id":1}"#), "{event}");
+    deleted_places(&mut conn, 10, 3, "40 days");
+    exec(&mut conn, "SELECT softview.wake_worker()");
+    wait_for_archive(&mut conn, 3);
+
+    for child in [&mut watch, &mut worker] {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    for (name, child) in [("watch", &mut watch), ("worker", &mut worker)] {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("{name}: lost the connection ("))
+                && first.ends_with("); reconnecting in 1 s"),
+            "{stderr}"
+        );
+    }
 }

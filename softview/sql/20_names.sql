@@ -8,6 +8,19 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- A table argument of the public API, which must not be NULL: a STRICT function would return
+-- NULL and do nothing, silently.
+CREATE FUNCTION softview_internal.checked_table(rel regclass) RETURNS regclass
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'invalid table: it must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN rel;
+END
+$$;
+
 CREATE FUNCTION softview_internal.view_name(rel regclass) RETURNS text
 LANGUAGE sql STABLE STRICT AS $$
     SELECT format('%I.%I', n.nspname, 'active_' || c.relname)

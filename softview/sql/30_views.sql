@@ -222,11 +222,12 @@ END
 $$;
 
 CREATE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
-LANGUAGE plpgsql STABLE STRICT AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
+    PERFORM softview_internal.checked_table(rel);
     IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'cannot enable %: it is not a table', rel
-            USING ERRCODE = 'wrong_object_type';
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
     END IF;
     IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
         RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
@@ -350,9 +351,7 @@ DECLARE
     member regclass;
     trigger_function regprocedure;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     family := array(SELECT softview_internal.with_dependents(rel));
     views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
                    WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
@@ -393,9 +392,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     member regclass;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         PERFORM softview_internal.require_soft_deletable(rel);
     END IF;

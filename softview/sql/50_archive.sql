@@ -110,9 +110,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     PERFORM softview_internal.install_archive(rel);
 END
 $$;

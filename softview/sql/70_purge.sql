@@ -31,7 +31,7 @@ $$;
 
 -- How long deleted rows of `rel` wait before a purge: its own grace period or the default.
 CREATE FUNCTION softview.grace_period(rel regclass) RETURNS interval
-LANGUAGE plpgsql STABLE STRICT AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
     RETURN (SELECT coalesce(t.grace_period, s.default_grace_period)

@@ -142,22 +142,25 @@ pub enum Error {
     },
 
     /// The table is not enabled for softview.
-    #[error("table is not enabled for softview: {table} (see softview.enable)")]
+    #[error("table is not enabled for softview: {table}. {reason}")]
     NotEnabled {
         /// The table.
         table: String,
+        /// Why, as `It is the view softview made for public.places: give the table.`
+        reason: String,
         /// The database error.
         #[source]
         source: DieselError,
     },
 
-    /// The table is enabled but has no `deleted_at`: its rows cannot be soft-deleted.
-    #[error(
-        "table is not soft-deletable: {table} (it has no deleted_at, or softview.enable was not called for it)"
-    )]
+    /// The table's rows cannot be soft-deleted: it is not enabled, is enabled as a dependent
+    /// without `deleted_at`, or lost its `deleted_at` since it was enabled.
+    #[error("table is not soft-deletable: {table}. {reason}")]
     NotSoftDeletable {
         /// The table.
         table: String,
+        /// Which of those, in a sentence.
+        reason: String,
         /// The database error.
         #[source]
         source: DieselError,
@@ -381,14 +384,35 @@ fn toolkit_error(
             detail,
             source,
         },
-        ToolkitCondition::NotEnabled => Error::NotEnabled { table, source },
-        ToolkitCondition::NotSoftDeletable => Error::NotSoftDeletable { table, source },
+        ToolkitCondition::NotEnabled => Error::NotEnabled {
+            table,
+            reason: detail,
+            source,
+        },
+        ToolkitCondition::NotSoftDeletable => Error::NotSoftDeletable {
+            table,
+            reason: detail,
+            source,
+        },
         ToolkitCondition::NotEnableable => Error::NotEnableable { message, source },
         ToolkitCondition::DependentViews => Error::DependentViews { message, source },
     }
 }
 
 impl Error {
+    /// Whether the connection to the server is gone (a restart, a terminated backend, a server
+    /// that cannot be reached): reconnecting may help, repeating the call on it will not.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::Connection(_)
+                | Error::Database(DieselError::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ))
+        )
+    }
+
     /// [`Error::NotFound`] for `key` of `table`, raised on the Rust side.
     pub fn not_found(table: impl Into<String>, key: &impl std::fmt::Debug) -> Self {
         Error::NotFound {

@@ -89,3 +89,23 @@ pub fn catalog() -> (TestDatabase, PgConnection) {
     exec(&mut conn, include_str!("../fixtures/catalog.sql"));
     (database, conn)
 }
+
+/// A digest of everything a softview call could change in the example database: the rows of
+/// its tables, the archive, the catalog and settings, and the names of the objects in `public`.
+/// Equal before and after a failed call means the call changed nothing.
+pub fn fingerprint(conn: &mut PgConnection) -> String {
+    text(
+        conn,
+        "SELECT md5(concat_ws('|',
+             (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM places t),
+             (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM activities t),
+             (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM place_activities t),
+             (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM reviews t),
+             (SELECT string_agg(to_jsonb(d)::text, ',' ORDER BY id) FROM softview.deleted_records d),
+             (SELECT string_agg(to_jsonb(c)::text, ',' ORDER BY enable_order) FROM softview_internal.tables c),
+             (SELECT to_jsonb(s)::text FROM softview_internal.settings s),
+             (SELECT string_agg(relname || ':' || relkind::text, ',' ORDER BY relname)
+              FROM pg_class WHERE relnamespace = 'public'::regnamespace)))",
+    )
+    .expect("a digest")
+}

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use softview::lifecycle::events::{Listener, Operation};
 use softview::lifecycle::purge::{self, PurgeOptions, PurgeReport};
 
-use crate::common::{count, db, exec, seed, sql_error, text};
+use crate::common::{count, db, exec, fingerprint, seed, sql_error, text};
 
 fn purge_now(conn: &mut PgConnection, dry_run: bool) -> PurgeReport {
     let options = PurgeOptions {
@@ -250,4 +250,154 @@ fn the_toolkit_refuses_to_go_while_tables_are_enabled() {
         text(&mut conn, "SELECT to_regnamespace('softview')::text"),
         None
     );
+}
+
+/// Every public function given NULL or an argument of the wrong kind: a SQLSTATE and a message
+/// that names what was wrong, and the database as it was.
+#[test]
+fn bad_arguments_to_the_sql_api_are_named_and_change_nothing() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = now() WHERE id = 2;
+         DELETE FROM reviews WHERE id = 1;",
+    );
+    let before = fingerprint(&mut conn);
+    let null_table = ("22004", "invalid table: it must not be NULL");
+    for (call, (state, message)) in [
+        ("softview.enable(NULL)", null_table),
+        ("softview.enable_dependent(NULL)", null_table),
+        ("softview.refresh(NULL)", null_table),
+        ("softview.drop_views(NULL)", null_table),
+        ("softview.disable(NULL)", null_table),
+        ("softview.require_actor(NULL)", null_table),
+        ("softview.grace_period(NULL)", null_table),
+        ("softview.set_grace_period(NULL, '1 day')", null_table),
+        ("softview.purge_batch(NULL, 10)", null_table),
+        ("softview.purgeable(NULL)", null_table),
+        ("softview.purgeable_cascades(NULL)", null_table),
+        ("softview.soft_delete_row(NULL, '{1}')", null_table),
+        ("softview.trash(NULL)", null_table),
+        ("softview.index_check(NULL)", null_table),
+        (
+            "softview.require_actor('places', NULL)",
+            (
+                "22004",
+                "invalid setting: require_actor takes true or false, not NULL",
+            ),
+        ),
+        (
+            "softview.prune_archive(NULL)",
+            ("22004", "invalid age to prune from: it must not be NULL"),
+        ),
+        (
+            "softview.set_default_grace_period(NULL)",
+            ("22004", "invalid default grace period: it must not be NULL"),
+        ),
+        (
+            "softview.set_grace_period('places', '300000 years')",
+            (
+                "22023",
+                "invalid grace period: it must be at most 1000 years, got 300000 years",
+            ),
+        ),
+        (
+            "softview.set_grace_period('places', '1 mon -30 days')",
+            (
+                "22023",
+                "invalid grace period: it must not be negative, in any part; got 1 mon -30 days",
+            ),
+        ),
+        (
+            "softview.purge_batch('places', NULL)",
+            (
+                "22023",
+                "a purge batch must hold at least one row, got <NULL>",
+            ),
+        ),
+        (
+            "softview.purge_batch('places', 0)",
+            ("22023", "a purge batch must hold at least one row, got 0"),
+        ),
+        (
+            "softview.soft_delete_row('places', NULL)",
+            (
+                "22023",
+                "bad key for places: expected 1 value(s) for (id), got 0",
+            ),
+        ),
+        (
+            "softview.hard_delete_row('places', '{NULL}')",
+            (
+                "22004",
+                "bad key for places: a primary key holds no NULL, got {NULL}",
+            ),
+        ),
+        (
+            "softview.restore_row('places', '{x}')",
+            ("22P02", "invalid input syntax for type bigint: \"x\""),
+        ),
+        (
+            "softview.restore_row('places', '{99999999999999999999}')",
+            (
+                "22003",
+                "value \"99999999999999999999\" is out of range for type bigint",
+            ),
+        ),
+        (
+            "softview.restore_transaction(NULL)",
+            ("P0002", "nothing archived for transaction NULL"),
+        ),
+        (
+            "softview.restore_archived(NULL)",
+            ("P0002", "row not found: softview.deleted_records"),
+        ),
+        (
+            "softview.trash('active_places')",
+            ("42809", "table is not soft-deletable: public.active_places"),
+        ),
+        (
+            "softview.soft_delete_row('places_pkey', '{1}')",
+            (
+                "42P01",
+                "table is not enabled for softview: public.places_pkey",
+            ),
+        ),
+        (
+            "softview.enable('active_places')",
+            ("42809", "cannot enable active_places: it is not a table"),
+        ),
+        (
+            "softview.enable('places_id_seq')",
+            ("42809", "cannot enable places_id_seq: it is not a table"),
+        ),
+    ] {
+        let (got_state, got_message) = sql_error(&mut conn, &format!("SELECT * FROM {call}"));
+        assert_eq!(
+            (got_state.as_str(), got_message.as_str()),
+            (state, message),
+            "{call}"
+        );
+        assert_eq!(
+            fingerprint(&mut conn),
+            before,
+            "{call} changed the database"
+        );
+    }
+
+    // The detail says what the name is, for the slip of naming the view.
+    match diesel::sql_query("SELECT * FROM softview.trash('active_places')")
+        .execute(&mut conn)
+        .map_err(softview::Error::from)
+    {
+        Err(softview::Error::NotSoftDeletable { table, reason, .. }) => {
+            assert_eq!(table, "public.active_places");
+            assert_eq!(
+                reason,
+                "It is the view softview made for public.places: give the table."
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -127,9 +127,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     member regclass;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         PERFORM softview_internal.require_soft_deletable(rel);
     END IF;
@@ -208,9 +206,15 @@ $$;
 CREATE OR REPLACE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF NOT coalesce((SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel), false) THEN
+    PERFORM softview_internal.checked_table(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
         RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
-            USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+    IF NOT (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'It is enabled as a dependent, without deleted_at: its rows hide with their parents.';
     END IF;
     -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
     IF NOT EXISTS (SELECT 1 FROM pg_attribute
@@ -378,6 +382,174 @@ LANGUAGE sql STABLE AS $$
     FROM softview_internal.cascade_counts(rel, softview_internal.purge_candidates(rel, older_than, 'c.*')) AS c
     GROUP BY c.relation
     ORDER BY 1
+$$;
+
+
+-- Drops the view of `rel` and the softview views built on it, keeping their grants for the
+-- next refresh. Refuses, naming them, when views not made by softview depend on them.
+CREATE OR REPLACE FUNCTION softview.drop_views(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    family regclass[];
+    views oid[];
+    foreign_dependents text;
+    member regclass;
+    trigger_function regprocedure;
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    family := array(SELECT softview_internal.with_dependents(rel));
+    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
+                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass
+      AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid = ANY (views)
+      AND r.ev_class <> ALL (views);
+    IF foreign_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'drop those views first and create them again after softview.refresh';
+    END IF;
+    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
+        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+            UPDATE softview_internal.tables
+            SET saved_view_acl = (SELECT relacl FROM pg_class
+                                  WHERE oid = to_regclass(softview_internal.view_name(member)))
+            WHERE relation = member;
+            trigger_function := softview_internal.current_trigger_function(
+                to_regclass(softview_internal.view_name(member)));
+            EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
+            IF trigger_function IS NOT NULL THEN
+                EXECUTE format('DROP FUNCTION %s', trigger_function);
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF required IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.install_archive(rel);
+END
+$$;
+
+
+-- Row operations by key, for psql and the `softview` command. A key is given as text, one
+-- element per primary-key column, and cast to each column's type.
+CREATE OR REPLACE FUNCTION softview_internal.key_condition(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    columns name[] := softview_internal.primary_key(rel);
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    IF cardinality(key) IS DISTINCT FROM cardinality(columns) THEN
+        RAISE EXCEPTION 'bad key for %: expected % value(s) for (%), got %', rel,
+            cardinality(columns), array_to_string(columns, ', '), coalesce(cardinality(key), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(key, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'bad key for %: a primary key holds no NULL, got %', rel, key
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+                                     (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                      WHERE attrelid = rel AND attname = c)), ' AND ')
+            FROM unnest(columns, key) AS u(c, v));
+END
+$$;
+
+
+-- Why `rel` is not an enabled table, for an error's DETAIL: the commonest slip is naming the
+-- view instead of its table.
+CREATE OR REPLACE FUNCTION softview_internal.why_not_enabled(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT CASE
+        WHEN made_for.relation IS NOT NULL
+            THEN format('It is the view softview made for %s: give the table.',
+                        softview_internal.qualified_name(made_for.relation))
+        WHEN c.relkind NOT IN ('r', 'p')
+            THEN format('It is %s, not a table.',
+                        CASE c.relkind WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                                       WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
+                                       WHEN 'c' THEN 'a composite type' ELSE 'an index' END)
+        ELSE 'softview.enable was not called for it.'
+    END
+    FROM pg_class c
+    LEFT JOIN LATERAL (SELECT t.relation FROM softview_internal.tables t
+                       WHERE softview_internal.table_exists(t.relation)
+                         AND to_regclass(softview_internal.view_name(t.relation)) = rel) AS made_for ON true
+    WHERE c.oid = rel
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.require_enabled(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.checked_table(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'undefined_table', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+END
+$$;
+
+
+-- A table argument of the public API, which must not be NULL: a STRICT function would return
+-- NULL and do nothing, silently.
+CREATE OR REPLACE FUNCTION softview_internal.checked_table(rel regclass) RETURNS regclass
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'invalid table: it must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN rel;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.checked_table(rel);
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot enable %: it is not a table', rel
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+    IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
+        RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'softview identifies rows by primary key in its triggers and archive';
+    END IF;
+    IF octet_length('active_' || (SELECT relname FROM pg_class WHERE oid = rel)) > 63 THEN
+        RAISE EXCEPTION 'cannot enable %: its view would be named active_%, longer than PostgreSQL''s 63 bytes', rel,
+                        (SELECT relname FROM pg_class WHERE oid = rel)
+            USING ERRCODE = 'name_too_long',
+                  HINT = 'rename the table to at most 56 bytes';
+    END IF;
+END
+$$;
+
+
+-- How long deleted rows of `rel` wait before a purge: its own grace period or the default.
+CREATE OR REPLACE FUNCTION softview.grace_period(rel regclass) RETURNS interval
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN (SELECT coalesce(t.grace_period, s.default_grace_period)
+            FROM softview_internal.tables t CROSS JOIN softview_internal.settings s
+            WHERE t.relation = rel);
+END
 $$;
 
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Interval, Text};
+use diesel::sql_types::{BigInt, Bool, Interval, Nullable, Text};
 
 use crate::error::{Error, Result};
 use crate::toolkit_schema::softview::deleted_records;
@@ -29,23 +29,51 @@ pub struct ArchivedRow {
     pub transaction_id: i64,
 }
 
-/// Archived rows, newest first, of one table (`places`, `app.tasks`) or all.
+/// Archived rows, newest first, of one table (`places`, `app.tasks`) or all. A table that no
+/// longer exists is matched by name: as written, or unqualified in any schema. Naming a view
+/// (`active_places`), a sequence or an index is an error that says so.
 pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<Vec<ArchivedRow>> {
+    if limit < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "the archive lists at least one row, got a limit of {limit}"
+        )));
+    }
     let mut query = deleted_records::table
         .select(ArchivedRow::as_select())
         .order(deleted_records::id.desc())
         .limit(limit)
         .into_boxed();
     if let Some(table) = table {
-        // The archive holds qualified names; a table that no longer exists is matched as written.
-        query = query.filter(
-            deleted_records::table_name.eq(diesel::dsl::sql::<Text>(
-                "coalesce(softview_internal.qualified_name(to_regclass(",
+        let not_a_table: Option<String> = diesel::select(
+            diesel::dsl::sql::<Nullable<Text>>(
+                "(SELECT softview_internal.why_not_enabled(c.oid) FROM pg_class c
+              WHERE c.relkind NOT IN ('r', 'p') AND c.oid = to_regclass(",
             )
             .bind::<Text, _>(table)
-            .sql(")), ")
-            .bind::<Text, _>(table)
-            .sql(")")),
+            .sql("))"),
+        )
+        .get_result(conn)?;
+        if let Some(reason) = not_a_table {
+            return Err(Error::InvalidArgument(format!(
+                "the archive holds rows of tables, and {table} is not one. {reason}"
+            )));
+        }
+        query = query.filter(
+            diesel::dsl::sql::<Bool>("CASE WHEN to_regclass(")
+                .bind::<Text, _>(table)
+                .sql(
+                    ") IS NOT NULL THEN table_name = softview_internal.qualified_name(to_regclass(",
+                )
+                .bind::<Text, _>(table)
+                .sql(")) ELSE table_name = ")
+                .bind::<Text, _>(table)
+                .sql(" OR (strpos(")
+                .bind::<Text, _>(table)
+                .sql(", '.') = 0 AND right(table_name, length(")
+                .bind::<Text, _>(table)
+                .sql(") + 1) = '.' || ")
+                .bind::<Text, _>(table)
+                .sql(") END"),
         );
     }
     Ok(query.load(conn)?)

@@ -85,8 +85,11 @@ impl Listener {
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Event>> {
         let deadline = Instant::now() + timeout;
         loop {
-            for notification in self.conn.notifications_iter() {
-                let notification = notification?;
+            let (arrived, failed) = super::arrived_notifications(&mut self.conn);
+            if let (Some(error), true) = (failed, arrived.is_empty() && self.pending.is_empty()) {
+                return Err(super::notification_error(&mut self.conn, error));
+            }
+            for notification in arrived {
                 match serde_json::from_str::<Event>(&notification.payload) {
                     Ok(event) => self.pending.push_back(Event {
                         sender_pid: notification.process_id,

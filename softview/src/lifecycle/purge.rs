@@ -183,6 +183,8 @@ pub fn purge(
                 purged += rows;
                 report.add_cascaded(&cascaded);
             }
+            // Without a connection no other table can be purged either.
+            Err(error) if error.is_connection_lost() => return Err(error),
             // One table's failure (a trigger of its own, a lock timeout) does not keep the
             // others from their purge; what it committed stays counted.
             Err(error) => report.failures.push(TableFailure {

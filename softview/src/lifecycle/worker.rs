@@ -12,7 +12,9 @@ use crate::error::Result;
 const POLL: Duration = Duration::from_millis(50);
 
 /// Purges every `interval` until `stop` is set; `on_batch` and `on_pass` report progress.
-/// Runs on two connections of its own: one purges, one listens for `softview_worker`.
+/// Runs on two connections of its own: one purges, one listens for `softview_worker`. Returns
+/// the first error that is not one table's; after a lost connection
+/// ([`crate::Error::is_connection_lost`]) the caller may call it again.
 pub fn run(
     database_url: &str,
     options: &PurgeOptions,
@@ -29,11 +31,11 @@ pub fn run(
         on_pass(&report);
         let deadline = Instant::now() + interval;
         'wait: while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-            let mut woken = false;
-            for notification in wake.notifications_iter() {
-                notification?;
-                woken = true;
+            let (arrived, failed) = super::arrived_notifications(&mut wake);
+            if let Some(error) = failed {
+                return Err(super::notification_error(&mut wake, error));
             }
+            let woken = !arrived.is_empty();
             if woken {
                 break 'wait;
             }

@@ -137,6 +137,19 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- A table argument of the public API, which must not be NULL: a STRICT function would return
+-- NULL and do nothing, silently.
+CREATE FUNCTION softview_internal.checked_table(rel regclass) RETURNS regclass
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'invalid table: it must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN rel;
+END
+$$;
+
 CREATE FUNCTION softview_internal.view_name(rel regclass) RETURNS text
 LANGUAGE sql STABLE STRICT AS $$
     SELECT format('%I.%I', n.nspname, 'active_' || c.relname)
@@ -510,11 +523,12 @@ END
 $$;
 
 CREATE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
-LANGUAGE plpgsql STABLE STRICT AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
+    PERFORM softview_internal.checked_table(rel);
     IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'cannot enable %: it is not a table', rel
-            USING ERRCODE = 'wrong_object_type';
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
     END IF;
     IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
         RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
@@ -638,9 +652,7 @@ DECLARE
     member regclass;
     trigger_function regprocedure;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     family := array(SELECT softview_internal.with_dependents(rel));
     views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
                    WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
@@ -681,9 +693,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     member regclass;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         PERFORM softview_internal.require_soft_deletable(rel);
     END IF;
@@ -1085,9 +1095,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     PERFORM softview_internal.install_archive(rel);
 END
 $$;
@@ -1234,13 +1242,15 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     columns name[] := softview_internal.primary_key(rel);
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel) USING ERRCODE = 'undefined_table';
-    END IF;
+    PERFORM softview_internal.require_enabled(rel);
     IF cardinality(key) IS DISTINCT FROM cardinality(columns) THEN
         RAISE EXCEPTION 'bad key for %: expected % value(s) for (%), got %', rel,
             cardinality(columns), array_to_string(columns, ', '), coalesce(cardinality(key), 0)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(key, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'bad key for %: a primary key holds no NULL, got %', rel, key
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
     RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
                                      (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
@@ -1249,12 +1259,51 @@ BEGIN
 END
 $$;
 
+-- Why `rel` is not an enabled table, for an error's DETAIL: the commonest slip is naming the
+-- view instead of its table.
+CREATE FUNCTION softview_internal.why_not_enabled(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT CASE
+        WHEN made_for.relation IS NOT NULL
+            THEN format('It is the view softview made for %s: give the table.',
+                        softview_internal.qualified_name(made_for.relation))
+        WHEN c.relkind NOT IN ('r', 'p')
+            THEN format('It is %s, not a table.',
+                        CASE c.relkind WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                                       WHEN 'S' THEN 'a sequence' WHEN 'f' THEN 'a foreign table'
+                                       WHEN 'c' THEN 'a composite type' ELSE 'an index' END)
+        ELSE 'softview.enable was not called for it.'
+    END
+    FROM pg_class c
+    LEFT JOIN LATERAL (SELECT t.relation FROM softview_internal.tables t
+                       WHERE softview_internal.table_exists(t.relation)
+                         AND to_regclass(softview_internal.view_name(t.relation)) = rel) AS made_for ON true
+    WHERE c.oid = rel
+$$;
+
+CREATE FUNCTION softview_internal.require_enabled(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.checked_table(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not enabled for softview: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'undefined_table', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+END
+$$;
+
 CREATE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF NOT coalesce((SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel), false) THEN
+    PERFORM softview_internal.checked_table(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
         RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
-            USING ERRCODE = 'wrong_object_type', HINT = 'it has no deleted_at, or softview.enable was not called for it';
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+    IF NOT (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'It is enabled as a dependent, without deleted_at: its rows hide with their parents.';
     END IF;
     -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
     IF NOT EXISTS (SELECT 1 FROM pg_attribute
@@ -1426,7 +1475,7 @@ $$;
 
 -- How long deleted rows of `rel` wait before a purge: its own grace period or the default.
 CREATE FUNCTION softview.grace_period(rel regclass) RETURNS interval
-LANGUAGE plpgsql STABLE STRICT AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
     RETURN (SELECT coalesce(t.grace_period, s.default_grace_period)
