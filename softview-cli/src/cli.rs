@@ -53,7 +53,8 @@ enum Command {
         /// Only this table (children of its rows go by their foreign keys).
         #[arg(long)]
         table: Option<String>,
-        /// Purge rows deleted longer ago than this (30d, 12h, 90s) instead of the grace period.
+        /// Purge rows deleted longer ago than this (30d, 12h, 15m for minutes, 90s) instead of
+        /// the grace period.
         #[arg(long, value_parser = parse_age)]
         older_than: Option<chrono::Duration>,
         /// Rows per batch; each batch is one transaction.
