@@ -449,10 +449,31 @@ fn purge_command_mistakes_get_one_line_and_a_non_zero_exit() {
             1,
             "error: table is not soft-deletable: public.tags. softview.enable was not called for it.",
         ),
+        (
+            vec!["purge", "--table", "active_places"],
+            1,
+            "error: table is not soft-deletable: public.active_places. It is the view softview made for public.places: give the table.",
+        ),
+        (
+            vec!["purge", "--older-than", "400000w"],
+            1,
+            "error: invalid age to purge from: it must be at most 1000 years, got 2800000 days",
+        ),
+        (
+            vec!["purge", "--older-than", "9999999999999999999d"],
+            2,
+            "error: invalid value '9999999999999999999d' for '--older-than <OLDER_THAN>': \"9999999999999999999d\" is not an age: write a whole number of s (seconds), m (minutes), h, d or w, as 30d",
+        ),
     ] {
+        let before = fingerprint(&mut conn);
         let (status, _, stderr) = run_softview(Some(database.url()), &args);
         assert_eq!(status, Some(code), "{args:?}");
         assert_eq!(stderr.lines().next().unwrap(), first_line, "{args:?}");
+        assert_eq!(
+            fingerprint(&mut conn),
+            before,
+            "{args:?} changed the database"
+        );
     }
     let (_, stdout, _) = run_softview(
         Some(database.url()),

@@ -37,7 +37,7 @@
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
 -- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}; "key" is null when
--- it would make the payload too long for NOTIFY (8000 bytes).
+-- it is longer than 7000 bytes (NOTIFY takes less than 8000).
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and

@@ -229,15 +229,14 @@ $$;
 
 
 -- An event for channel `softview`. PostgreSQL refuses NOTIFY payloads of 8000 bytes or more,
--- which would fail the delete itself; an event whose key is that long goes out with "key": null
--- (the table and the operation still say what to re-read).
+-- which would fail the delete itself; a key longer than 7000 bytes as JSON goes out as null
+-- (the table and the operation still say what to re-read). One expression, so that PostgreSQL
+-- inlines it into the triggers' statements.
 CREATE OR REPLACE FUNCTION softview_internal.event_payload(table_name text, key jsonb, operation text) RETURNS text
 LANGUAGE sql AS $$
-    SELECT CASE WHEN octet_length(event) < 8000 THEN event
-                ELSE json_build_object('table', table_name, 'key', NULL, 'operation', operation,
-                                       'at', clock_timestamp())::text END
-    FROM (SELECT json_build_object('table', table_name, 'key', key, 'operation', operation,
-                                   'at', clock_timestamp())::text AS event) AS full_event
+    SELECT json_build_object('table', table_name,
+                             'key', CASE WHEN octet_length(key::text) <= 7000 THEN key END,
+                             'operation', operation, 'at', clock_timestamp())::text
 $$;
 
 

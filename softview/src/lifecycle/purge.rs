@@ -166,6 +166,15 @@ pub fn purge(
         )));
     }
     let older_than = options.older_than.map(interval).transpose()?;
+    if let Some(age) = older_than {
+        // Checked once, before anything runs, rather than failing every table.
+        diesel::select(
+            diesel::dsl::sql::<Interval>("softview_internal.checked_age('age to purge from', ")
+                .bind::<Interval, _>(age)
+                .sql(")"),
+        )
+        .get_result::<PgInterval>(conn)?;
+    }
     let mut report = PurgeReport::default();
     for table in purge_order(conn, options.table.as_deref())? {
         let mut purged = 0;
@@ -312,8 +321,12 @@ fn interval(duration: chrono::Duration) -> Result<PgInterval> {
             "a duration must not be negative, got {duration}"
         )));
     }
-    let micros = duration
+    // Whole days as days, so that PostgreSQL's messages read `2800000 days`, not hours.
+    let days = duration.num_days();
+    let micros = (duration - chrono::Duration::days(days))
         .num_microseconds()
-        .ok_or_else(|| Error::InvalidArgument(format!("the duration {duration} is too long")))?;
-    Ok(PgInterval::from_microseconds(micros))
+        .unwrap_or_default();
+    let days = i32::try_from(days)
+        .map_err(|_| Error::InvalidArgument(format!("the duration {duration} is too long")))?;
+    Ok(PgInterval::new(micros, days, 0))
 }
