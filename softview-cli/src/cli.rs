@@ -215,15 +215,15 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 schemas
             };
-            let unknown: Vec<&String> = chosen.iter().filter(|s| !enabled.contains(s)).collect();
+            let unknown: Vec<&str> = chosen
+                .iter()
+                .filter(|s| !enabled.contains(s))
+                .map(String::as_str)
+                .collect();
             if !unknown.is_empty() {
                 return Err(Error::InvalidArgument(format!(
                     "no enabled tables in schema(s) {}: the schemas with enabled tables are {}",
-                    unknown
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    unknown.join(", "),
                     if enabled.is_empty() {
                         "none".to_owned()
                     } else {

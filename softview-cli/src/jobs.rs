@@ -57,27 +57,24 @@ fn report_failures(report: &PurgeReport) {
 }
 
 fn summary(report: &PurgeReport, dry_run: bool) -> String {
-    let per_table: Vec<String> = report
-        .tables
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(t, n)| format!("{t} {n}"))
-        .collect();
-    let mut detail = if per_table.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", per_table.join(", "))
+    // `public.places 2, public.reviews 1`, leaving out tables with nothing.
+    let per_table = |counts: &[(String, i64)]| {
+        counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut detail = match per_table(&report.tables) {
+        purged if purged.is_empty() => purged,
+        purged => format!(" ({purged})"),
     };
     if !report.cascaded.is_empty() {
-        let cascaded: Vec<String> = report
-            .cascaded
-            .iter()
-            .map(|(t, n)| format!("{t} {n}"))
-            .collect();
         detail += &format!(
             " and {} row(s) their deletes cascaded to ({})",
             report.cascaded_rows(),
-            cascaded.join(", ")
+            per_table(&report.cascaded)
         );
     }
     if dry_run {

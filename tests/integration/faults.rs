@@ -401,3 +401,20 @@ fn bad_arguments_to_the_sql_api_are_named_and_change_nothing() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_archive_listing_of_no_rows_or_of_a_view_is_refused() {
+    let (_db, mut conn) = db();
+    let error = softview::lifecycle::archive::list(&mut conn, None, 0).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the archive lists at least one row, got a limit of 0"
+    );
+    let error =
+        softview::lifecycle::archive::list(&mut conn, Some("active_places"), 10).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the archive holds rows of tables, and active_places is not one. \
+         It is the view softview made for public.places: give the table."
+    );
+}

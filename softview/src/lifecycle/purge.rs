@@ -178,15 +178,13 @@ pub fn purge(
     let mut report = PurgeReport::default();
     for table in purge_order(conn, options.table.as_deref())? {
         let mut purged = 0;
-        let mut cascaded = Vec::new();
         let outcome = purge_table(conn, &table, options, older_than, stop, |batch| {
             report.batches += 1;
             report.longest_batch = report.longest_batch.max(batch.held_for);
+            report.add_cascaded(&batch.cascaded);
             purged += batch.rows;
-            cascaded.extend_from_slice(&batch.cascaded);
             on_batch(batch);
         });
-        report.add_cascaded(&cascaded);
         match outcome {
             Ok(DryRun { rows, cascaded }) => {
                 purged += rows;
@@ -255,7 +253,11 @@ fn purge_table(
                     .sql(")"),
             )
             .get_result(conn)?;
-            Ok((rows, archived_in_transaction(conn)?))
+            let archived = match rows {
+                0 => Vec::new(),
+                _ => archived_in_transaction(conn)?,
+            };
+            Ok((rows, archived))
         })?;
         if rows == 0 {
             break;
