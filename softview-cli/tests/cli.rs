@@ -221,7 +221,7 @@ fn admin_mistakes_get_one_line_and_a_non_zero_exit() {
         ),
         (
             vec!["delete", "places", "1", "2"],
-            "error: bad key for places: expected 1 value(s) for (id), got 2",
+            "error: bad key for public.places: expected 1 value(s) for (id), got 2",
         ),
         (
             vec!["archive", "list", "--table", "active_places"],
@@ -767,7 +767,7 @@ fn keys_are_taken_as_written() {
     assert_eq!(code, Some(1));
     assert_eq!(
         err.trim_end(),
-        "error: bad key for pairs: expected 2 value(s) for (a, b), got 3"
+        "error: bad key for public.pairs: expected 2 value(s) for (a, b), got 3"
     );
 }
 

@@ -35,10 +35,17 @@ CREATE TABLE softview.deleted_records (
     archived_at timestamptz NOT NULL DEFAULT now(),
     actor text,
     reason text,
-    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    database_role text,
+    session_role text,
+    purged boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
+COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 -- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
 -- pruning at a fraction of a B-tree's cost on every archived row.
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);

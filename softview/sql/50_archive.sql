@@ -12,29 +12,53 @@ LANGUAGE sql AS $$
 $$;
 
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
--- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
--- columns, and whether an actor is required (install_archive keeps them current).
+-- static SQL so that its plan is cached. It runs as the toolkit's owner, the only role that
+-- writes the archive, so it trusts no argument: the table it archives for, its name and key
+-- come from the catalog by the table the trigger fired on (a partition stands for its enabled
+-- partitioned table). It records the roles of the deleting session beside its actor. A row
+-- counts as purged when softview.purge_batch set softview.purge_age and the row had been
+-- deleted for longer than that: a DELETE of live rows is never reported as a purge.
 CREATE FUNCTION softview_internal.archive_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    enabled record;
+    table_name text;
+    key_columns text[];
     actor text := softview_internal.current_actor();
+    deleting_role text := softview_internal.caller();
+    purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
-    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
-        RAISE EXCEPTION 'actor required: %', TG_ARGV[0]
+    SELECT t.relation, t.require_actor INTO enabled
+    FROM softview_internal.tables t
+    WHERE t.relation IN (TG_RELID, pg_partition_root(TG_RELID))
+    ORDER BY t.relation = TG_RELID DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cannot archive deletes from %: softview did not enable it', TG_RELID::regclass
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
+    END IF;
+    table_name := softview_internal.qualified_name(enabled.relation);
+    key_columns := softview_internal.primary_key(enabled.relation);
+    IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
                   DETAIL = 'Hard deletes from this table need softview.actor.',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
-    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
-    SELECT TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-           r, actor, softview_internal.current_reason()
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
+                                          database_role, session_role, purged)
+    SELECT table_name,
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+           r, actor, softview_internal.current_reason(), deleting_role, session_user,
+           CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
+                ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
     PERFORM pg_notify('softview', softview_internal.event_payload(
-                TG_ARGV[0],
-                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-                CASE WHEN current_setting('softview.operation', true) = 'purge'
+                table_name,
+                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+                CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                      THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
@@ -86,10 +110,8 @@ BEGIN
             softview_internal.qualified_name(target), softview_internal.qualified_name(target));
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
                         REFERENCING OLD TABLE AS gone
-                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
-            softview_internal.qualified_name(target), softview_internal.qualified_name(rel),
-            softview_internal.primary_key(rel)::text,
-            (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted()',
+            softview_internal.qualified_name(target));
     END LOOP;
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
@@ -101,16 +123,17 @@ BEGIN
 END
 $$;
 
+-- Whether hard deletes of `rel` need softview.actor; the archive trigger reads it each time.
 CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF required IS NULL THEN
         RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
     PERFORM softview_internal.require_enabled(rel);
-    PERFORM softview_internal.install_archive(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
 END
 $$;
 
@@ -186,36 +209,77 @@ BEGIN
 END
 $$;
 
+-- Removes archived row `archive_id` from the archive for a restore, and returns its table and
+-- row for the caller to insert, with its own rights, in the same transaction. The caller must
+-- be able to read the entry (see may_read_archived) and to insert into its table, which must
+-- still be enabled and fit the row: the archive only ever goes back where it came from.
+CREATE FUNCTION softview_internal.take_archived(archive_id bigint, OUT rel regclass, OUT row_data jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    archived softview.deleted_records;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records d WHERE d.id = archive_id FOR UPDATE;
+    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_name,
+                                                            archived.database_role) THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    PERFORM softview_internal.require_enabled(rel);
+    IF NOT has_table_privilege(softview_internal.caller(), rel, 'INSERT') THEN
+        RAISE EXCEPTION 'permission denied: restoring into % needs INSERT on it', archived.table_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Archived row %s; the caller is %s.', archive_id, quote_ident(softview_internal.caller()));
+    END IF;
+    PERFORM softview_internal.check_archive_drift(archive_id);
+    DELETE FROM softview.deleted_records d WHERE d.id = archive_id;
+    row_data := archived.row_data;
+END
+$$;
+
 -- Puts an archived row back into its table and removes it from the archive; returns the row.
 CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    archived softview.deleted_records;
-    rel regclass;
+    taken record;
     columns text;
 BEGIN
-    PERFORM softview_internal.check_archive_drift(archive_id);
-    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id FOR UPDATE;
-    rel := archived.table_name::regclass;
+    taken := softview_internal.take_archived(archive_id);
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
-    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-      AND archived.row_data ? attname;
+    WHERE attrelid = taken.rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND taken.row_data ? attname;
     EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
-                   softview_internal.qualified_name(rel), columns, columns, softview_internal.qualified_name(rel))
-    USING archived.row_data;
-    DELETE FROM softview.deleted_records WHERE id = archive_id;
-    RETURN archived.row_data;
+                   softview_internal.qualified_name(taken.rel), columns, columns,
+                   softview_internal.qualified_name(taken.rel))
+    USING taken.row_data;
+    RETURN taken.row_data;
 END
 $$;
 
--- Restores every row one transaction deleted, parents before children; returns how many.
+-- How many rows transaction `deleting_transaction` archived that the caller may not read.
+CREATE FUNCTION softview_internal.unreadable_in_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM softview.deleted_records d
+    WHERE d.transaction_id = deleting_transaction
+      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_name, d.database_role)
+$$;
+
+-- Restores every row one transaction deleted, parents before children; returns how many. A
+-- transaction that also deleted rows the caller may not read is restored by nobody but a role
+-- that may read them all: half of it would not be the undo of anything.
 CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     archived record;
     restored bigint := 0;
+    unreadable bigint := softview_internal.unreadable_in_transaction(deleting_transaction);
 BEGIN
+    IF unreadable > 0 THEN
+        RAISE EXCEPTION 'permission denied: transaction % archived % row(s) the caller may not read', deleting_transaction, unreadable
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a role that may read every table the transaction deleted from restores it';
+    END IF;
     FOR archived IN
         SELECT d.id
         FROM softview.deleted_records d
@@ -235,6 +299,7 @@ BEGIN
 END
 $$;
 
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
 CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -42,9 +42,10 @@ $$;
 
 -- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
 CREATE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
     IF grace IS NOT NULL THEN
         PERFORM softview_internal.checked_age('grace period', grace);
     END IF;
@@ -52,6 +53,7 @@ BEGIN
 END
 $$;
 
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it is every table's setting.
 CREATE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -106,7 +108,8 @@ $$;
 -- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
 -- skipping rows another transaction holds (a restore, another purge). Returns how many.
 -- Run each batch in a transaction of its own. The purge's actor and reason label only its own
--- deletes: the caller's settings are back when it returns.
+-- deletes: the caller's settings are back when it returns. It deletes with the caller's
+-- rights; softview.purge_age tells the archive trigger which deleted rows count as purged.
 CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -122,14 +125,14 @@ BEGIN
     PERFORM set_config('softview.actor', coalesce(softview_internal.current_actor(), 'softview purge'), true);
     PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
         format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
-    PERFORM set_config('softview.operation', 'purge', true);
+    PERFORM set_config('softview.purge_age', coalesce(older_than, softview.grace_period(rel))::text, true);
     -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
     EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
         softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
     GET DIAGNOSTICS purged = ROW_COUNT;
     PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
     PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
-    PERFORM set_config('softview.operation', '', true);
+    PERFORM set_config('softview.purge_age', '', true);
     RETURN purged;
 END
 $$;

@@ -23,6 +23,8 @@ pub const INSTALL_SQL: &str = concat!(
     "\n",
     include_str!("../sql/10_catalog.sql"),
     "\n",
+    include_str!("../sql/15_access.sql"),
+    "\n",
     include_str!("../sql/20_names.sql"),
     "\n",
     include_str!("../sql/30_views.sql"),
@@ -36,6 +38,8 @@ pub const INSTALL_SQL: &str = concat!(
     include_str!("../sql/70_purge.sql"),
     "\n",
     include_str!("../sql/80_indexes.sql"),
+    "\n",
+    include_str!("../sql/90_privileges.sql"),
 );
 
 /// Removes the toolkit; disable the enabled tables first.

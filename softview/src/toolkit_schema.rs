@@ -11,6 +11,9 @@ pub mod softview {
             actor -> Nullable<Text>,
             reason -> Nullable<Text>,
             transaction_id -> Int8,
+            database_role -> Nullable<Text>,
+            session_role -> Nullable<Text>,
+            purged -> Bool,
         }
     }
 }

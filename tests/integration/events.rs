@@ -61,13 +61,14 @@ fn each_operation_sends_one_event_in_order_with_its_payload() {
             ),
             (Operation::SoftDelete, "public.activities", json!({"id": 1})),
             (Operation::Purge, "public.activities", json!({"id": 1})),
+            // Its links were live: their cascade is a hard delete of the purge's transaction.
             (
-                Operation::Purge,
+                Operation::HardDelete,
                 "public.place_activities",
                 json!({"id": 1})
             ),
             (
-                Operation::Purge,
+                Operation::HardDelete,
                 "public.place_activities",
                 json!({"id": 2})
             ),

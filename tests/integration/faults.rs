@@ -324,14 +324,14 @@ fn bad_arguments_to_the_sql_api_are_named_and_change_nothing() {
             "softview.soft_delete_row('places', NULL)",
             (
                 "22023",
-                "bad key for places: expected 1 value(s) for (id), got 0",
+                "bad key for public.places: expected 1 value(s) for (id), got 0",
             ),
         ),
         (
             "softview.hard_delete_row('places', '{NULL}')",
             (
                 "22004",
-                "bad key for places: a primary key holds no NULL, got {NULL}",
+                "bad key for public.places: a primary key holds no NULL, got {NULL}",
             ),
         ),
         (
@@ -366,11 +366,17 @@ fn bad_arguments_to_the_sql_api_are_named_and_change_nothing() {
         ),
         (
             "softview.enable('active_places')",
-            ("42809", "cannot enable active_places: it is not a table"),
+            (
+                "42809",
+                "cannot enable public.active_places: it is not a table",
+            ),
         ),
         (
             "softview.enable('places_id_seq')",
-            ("42809", "cannot enable places_id_seq: it is not a table"),
+            (
+                "42809",
+                "cannot enable public.places_id_seq: it is not a table",
+            ),
         ),
     ] {
         let (got_state, got_message) = sql_error(&mut conn, &format!("SELECT * FROM {call}"));

@@ -233,27 +233,27 @@ fn enabling_a_table_that_cannot_be_soft_deleted_fails_and_changes_nothing() {
         (
             "SELECT softview.enable('tags')",
             "42703",
-            "cannot enable tags: it has no column deleted_at",
+            "cannot enable public.tags: it has no column deleted_at",
         ),
         (
             "SELECT softview.enable('stamps')",
             "42804",
-            "cannot enable stamps: column deleted_at is timestamp without time zone, not timestamptz",
+            "cannot enable public.stamps: column deleted_at is timestamp without time zone, not timestamptz",
         ),
         (
             "SELECT softview.enable('loose')",
             "42P16",
-            "cannot enable loose: it has no primary key",
+            "cannot enable public.loose: it has no primary key",
         ),
         (
             "SELECT softview.enable_dependent('tags')",
             "42P16",
-            "cannot enable tags as a dependent: it has no foreign key to an enabled table",
+            "cannot enable public.tags as a dependent: it has no foreign key to an enabled table",
         ),
         (
             "SELECT softview.enable('active_places')",
             "42809",
-            "cannot enable active_places: it is not a table",
+            "cannot enable public.active_places: it is not a table",
         ),
     ];
     for (sql, state, message) in cases {
@@ -274,7 +274,10 @@ fn enabling_a_table_that_cannot_be_soft_deleted_fails_and_changes_nothing() {
     let result = diesel::sql_query("SELECT softview.enable('tags')").execute(&mut conn);
     match result.map_err(Error::from) {
         Err(Error::NotEnableable { message, .. }) => {
-            assert_eq!(message, "cannot enable tags: it has no column deleted_at")
+            assert_eq!(
+                message,
+                "cannot enable public.tags: it has no column deleted_at"
+            )
         }
         other => panic!("expected NotEnableable, got {other:?}"),
     }

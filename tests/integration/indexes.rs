@@ -30,8 +30,8 @@ fn plain_and_unique_indexes_are_listed_with_what_to_do() {
         text(&mut conn, "SELECT string_agg(index_name || ': ' || problem, E'\\n') FROM softview.index_check('places')")
             .as_deref(),
         Some(
-            "places_name_plain: not partial: deleted rows fill it and slow live reads; add WHERE deleted_at IS NULL\n\
-             places_name_unique: unique across deleted rows: a deleted row keeps its key; add WHERE deleted_at IS NULL"
+            "public.places_name_plain: not partial: deleted rows fill it and slow live reads; add WHERE deleted_at IS NULL\n\
+             public.places_name_unique: unique across deleted rows: a deleted row keeps its key; add WHERE deleted_at IS NULL"
         )
     );
     let (state, _) = crate::common::sql_error(
@@ -78,7 +78,7 @@ fn foreign_keys_need_a_full_index_and_their_full_indexes_are_not_listed() {
         )
         .as_deref(),
         Some(
-            "visits_activity_day\n\
+            "public.visits_activity_day\n\
              CREATE INDEX ON public.visits (place_id)"
         ),
         "visits_review_place serves the review key (its leading column) and stays; the place key has none"

@@ -303,7 +303,7 @@ fn the_row_functions_serve_any_enabled_table_by_text_key() {
     assert_eq!(state, "22023");
     assert_eq!(
         message,
-        "bad key for places: expected 1 value(s) for (id), got 2"
+        "bad key for public.places: expected 1 value(s) for (id), got 2"
     );
     let (state, _) = crate::common::sql_error(
         &mut conn,

@@ -134,12 +134,12 @@ fn names_held_by_other_objects_or_too_long_are_refused_and_nothing_changes() {
         (
             "SELECT softview.enable('cards')".to_owned(),
             "42P07",
-            "cannot enable public.cards: the name cards_trash is taken by cards_trash",
+            "cannot enable public.cards: the name cards_trash is taken by public.cards_trash",
         ),
         (
             format!("SELECT softview.enable('{LONG_A}_xyz')"),
             "42622",
-            "cannot enable garden_plots_of_the_northern_allotment_society_rows_a_xyz: its view would be \
+            "cannot enable public.garden_plots_of_the_northern_allotment_society_rows_a_xyz: its view would be \
              named active_garden_plots_of_the_northern_allotment_society_rows_a_xyz, longer than \
              PostgreSQL's 63 bytes",
         ),

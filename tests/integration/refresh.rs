@@ -148,7 +148,7 @@ fn views_made_by_others_block_a_drop_and_are_named() {
     assert_eq!(state, "2BP01");
     assert_eq!(
         message,
-        "cannot drop the softview views of places: review_bodies depend on them"
+        "cannot drop the softview views of public.places: public.review_bodies depend on them"
     );
     assert_eq!(
         count(

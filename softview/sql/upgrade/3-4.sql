@@ -1,10 +1,13 @@
 -- The softview toolkit, from revision 3 to revision 4. Enabled tables, their settings and the
--- archive stay; only functions change.
+-- archive stay.
 --
 -- Revision 4 forgets enabled tables that were dropped instead of failing on them, skips a table
 -- that cannot be refreshed in refresh_all, names a table whose deleted_at was dropped, sends
 -- events whose key is too long for NOTIFY with a null key, and counts the rows a purge's
--- cascades would delete.
+-- cascades would delete. It brings the privilege model: the catalog and the archive are
+-- written only by the toolkit's functions, which check the caller's rights; the archive
+-- records the deleting roles and shows each role only the rows it may read; every function
+-- pins its search_path. Every function is replaced, so this step lists them all.
 
 DO $$
 BEGIN
@@ -22,6 +25,486 @@ $$;
 CREATE OR REPLACE FUNCTION softview.version() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;
 
+-- Rows archived before this revision have no recorded roles, and count as not purged.
+ALTER TABLE softview.deleted_records
+    ADD COLUMN database_role text,
+    ADD COLUMN session_role text,
+    ADD COLUMN purged boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
+COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
+
+-- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
+-- transaction on the same connection reads '' rather than NULL.
+CREATE OR REPLACE FUNCTION softview_internal.current_actor() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.actor', true), '') $$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.current_reason() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.reason', true), '') $$;
+
+
+-- The role the caller acts as: the session's SET ROLE, or the role it logged in as. Inside a
+-- SECURITY DEFINER function current_user is the function's owner, and so is useless for this.
+-- A call from another SECURITY DEFINER function counts as the session's role.
+CREATE OR REPLACE FUNCTION softview_internal.caller() RETURNS name
+LANGUAGE sql STABLE AS $$
+    SELECT CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role')::name END
+$$;
+
+
+-- Refuses unless the caller owns `rel` or is a member of the role that does: what PostgreSQL
+-- asks of ALTER TABLE, and what softview asks of enable, disable and a table's settings.
+CREATE OR REPLACE FUNCTION softview_internal.require_owner(rel regclass, action text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    owner_id oid := (SELECT relowner FROM pg_class WHERE oid = rel);
+BEGIN
+    IF NOT pg_has_role(softview_internal.caller(), owner_id, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied: only the owner of % may %', softview_internal.qualified_name(rel), action
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('%s is owned by %s; the caller is %s.', softview_internal.qualified_name(rel),
+                                  quote_ident(pg_get_userbyid(owner_id)), quote_ident(softview_internal.caller())),
+                  HINT = format('run it as %s, or as a member of that role', quote_ident(pg_get_userbyid(owner_id)));
+    END IF;
+END
+$$;
+
+
+-- Whether `reader` may see an archived row of `table_name` that `deleted_by` deleted: it may
+-- read the whole table (SELECT on the table, not on some of its columns), and where row-level
+-- security applies to it there, the row must be one it deleted itself (it could see it then;
+-- the policies cannot be asked about a row that is gone). Rows of dropped or renamed tables
+-- are left to the toolkit's owner, whom row-level security on the archive does not restrict.
+CREATE OR REPLACE FUNCTION softview_internal.may_read_archived(reader name, table_name text, deleted_by text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT has_table_privilege(reader, c.oid, 'SELECT')
+           AND (NOT c.relrowsecurity
+                OR (pg_has_role(reader, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)
+                OR (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader)
+                OR deleted_by = reader)
+        FROM pg_class c
+        WHERE c.oid = to_regclass(table_name)), false)
+$$;
+
+
+-- Quoted, schema-qualified names, independent of search_path.
+CREATE OR REPLACE FUNCTION softview_internal.qualified_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+
+-- A table argument of the public API, which must not be NULL: a STRICT function would return
+-- NULL and do nothing, silently.
+CREATE OR REPLACE FUNCTION softview_internal.checked_table(rel regclass) RETURNS regclass
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'invalid table: it must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN rel;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.view_name(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT format('%I.%I', n.nspname, 'active_' || c.relname)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+
+-- `base || suffix` when that fits PostgreSQL's 63-byte names; otherwise `base` cut short,
+-- then a hash of the whole of it, then `suffix`, so that two long names sharing a prefix never
+-- get the same name (PostgreSQL would cut both to one, with only a NOTICE).
+CREATE OR REPLACE FUNCTION softview_internal.fitted_name(base name, suffix text) RETURNS name
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    hash text := '_' || left(md5(base), 8);
+    cut text := base;
+BEGIN
+    IF octet_length(base || suffix) <= 63 THEN
+        RETURN base || suffix;
+    END IF;
+    WHILE octet_length(cut || hash || suffix) > 63 LOOP
+        cut := left(cut, -1);
+    END LOOP;
+    RETURN cut || hash || suffix;
+END
+$$;
+
+
+-- Creates a partial index softview needs on `rel`, unless one with these columns and this
+-- predicate is there already, whoever made it. It is named after the table with `suffix`
+-- (see fitted_name); a name another relation holds is refused, not skipped. The comment says
+-- why it is there, and marks it for softview.disable to drop.
+CREATE OR REPLACE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
+                                               suffix text, purpose text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    index_name name := softview_internal.fitted_name((SELECT relname FROM pg_class WHERE oid = rel), suffix);
+    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    holder regclass;
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM pg_index i
+        WHERE i.indrelid = rel AND NOT i.indisunique AND i.indexprs IS NULL
+          AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
+                                FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
+                                JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
+          AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
+    THEN
+        RETURN;
+    END IF;
+    SELECT c.oid INTO holder FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relname = index_name AND n.nspname = schema_name;
+    IF holder IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot enable %: the name % is taken by %', softview_internal.qualified_name(rel),
+                        quote_ident(index_name), holder
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('softview needs an index ON %s (%s) WHERE %s: create it under a name of your own, or rename %s',
+                                softview_internal.qualified_name(rel), column_list, predicate, holder);
+    END IF;
+    EXECUTE format('CREATE INDEX %I ON %s (%s) WHERE %s', index_name,
+                   softview_internal.qualified_name(rel), column_list, predicate);
+    EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
+                   format('created by softview: %s; softview.disable drops it', purpose));
+END
+$$;
+
+
+-- The trigger function generated for the view of `rel` (see view_trigger_source).
+CREATE OR REPLACE FUNCTION softview_internal.trigger_function_name(rel regclass) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT format('softview_internal.%I', 'write_' || rel::oid)
+$$;
+
+
+-- The generated function the triggers of a view call now, if any: it may carry an older name.
+CREATE OR REPLACE FUNCTION softview_internal.current_trigger_function(view_rel regclass) RETURNS regprocedure
+LANGUAGE sql STABLE AS $$
+    SELECT t.tgfoid::regprocedure
+    FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+    WHERE t.tgrelid = view_rel AND t.tgname = 'softview_delete'
+      AND f.pronamespace = 'softview_internal'::regnamespace AND f.proname LIKE 'write\_%'
+$$;
+
+
+-- Whether `view_rel` is the view softview made for `rel`: a view on `rel` whose DELETE trigger
+-- calls a generated function. A view of the same name made by someone else is not replaced.
+CREATE OR REPLACE FUNCTION softview_internal.is_view_of(view_rel regclass, rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT (SELECT relkind FROM pg_class WHERE oid = view_rel) = 'v'
+       AND softview_internal.current_trigger_function(view_rel) IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d
+                       ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                   WHERE r.ev_class = view_rel AND d.refclassid = 'pg_class'::regclass
+                     AND d.refobjid = rel)
+$$;
+
+
+-- Live columns of a relation, in table order.
+CREATE OR REPLACE FUNCTION softview_internal.columns(rel regclass) RETURNS SETOF name
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT attname FROM pg_attribute
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped
+    ORDER BY attnum
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.primary_key(rel regclass) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT a.attname
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+        WHERE i.indrelid = rel AND i.indisprimary
+        ORDER BY k.n)
+$$;
+
+
+-- The foreign keys from `rel` to enabled tables placed before it (see sort_tables): the parents
+-- whose visibility a row of `rel` follows.
+CREATE OR REPLACE FUNCTION softview_internal.parents(rel regclass)
+RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT c.conname,
+           c.confrelid::regclass,
+           array(SELECT a.attname
+                 FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           array(SELECT a.attname
+                 FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+                 ORDER BY k.n),
+           EXISTS (SELECT 1
+                   FROM unnest(c.conkey) AS k(attnum)
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                   WHERE NOT a.attnotnull)
+    FROM pg_constraint c
+    JOIN softview_internal.tables p ON p.relation = c.confrelid
+    WHERE c.contype = 'f'
+      AND c.conrelid = rel
+      AND c.confrelid <> rel
+      AND p.position < coalesce((SELECT t.position FROM softview_internal.tables t WHERE t.relation = rel),
+                                9223372036854775807)
+    ORDER BY c.conname
+$$;
+
+
+-- `a = (row).a AND b = (row).b` for the given columns; `row_ref` is the row expression.
+CREATE OR REPLACE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text, right_columns name[])
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT string_agg(format('%s%I = %s.%I', left_alias, l, row_ref, r), ' AND ' ORDER BY n)
+    FROM unnest(left_columns, right_columns) WITH ORDINALITY AS u(l, r, n)
+$$;
+
+
+-- The view's query: the table's columns, rows that are not deleted, and whose parents (by
+-- their own active views, so hiding cascades through any depth) are visible.
+CREATE OR REPLACE FUNCTION softview_internal.view_query(rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+    columns text;
+    conditions text[] := '{}';
+    p record;
+    exists_parent text;
+BEGIN
+    SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview_internal.columns(rel) AS c;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        conditions := conditions || 't.deleted_at IS NULL'::text;
+    END IF;
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns));
+        IF p.nullable THEN
+            exists_parent := format('(%s OR %s)',
+                (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+                exists_parent);
+        END IF;
+        conditions := conditions || exists_parent;
+    END LOOP;
+    RETURN format('SELECT %s FROM %s t WHERE %s',
+        columns, softview_internal.qualified_name(rel), array_to_string(conditions, ' AND '));
+END
+$$;
+
+
+-- The trigger function behind the view of `rel`, generated from the catalog (see
+-- view_trigger_source). It lives in softview_internal, where only the toolkit's owner creates
+-- objects, so this runs as that owner for the table's owner; the function itself runs with
+-- the rights of whoever writes through the view.
+CREATE OR REPLACE FUNCTION softview_internal.install_write_function(rel regclass) RETURNS regprocedure
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    view_rel regclass := to_regclass(softview_internal.view_name(rel));
+    trigger_function text := softview_internal.trigger_function_name(rel);
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.require_owner(rel, 'refresh its view');
+    IF view_rel IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+        WHERE r.ev_class = view_rel AND d.refclassid = 'pg_class'::regclass AND d.refobjid = rel)
+    THEN
+        RAISE EXCEPTION 'cannot enable %: % is not a view of it', softview_internal.qualified_name(rel),
+                        softview_internal.view_name(rel)
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql
+                    SET search_path = pg_catalog, pg_temp AS %L',
+        trigger_function, softview_internal.view_trigger_source(rel, view_rel));
+    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', trigger_function,
+        format('writes through %s (generated by softview; re-created with softview.refresh)', view_rel));
+    RETURN to_regprocedure(trigger_function || '()');
+END
+$$;
+
+
+-- Drops a generated trigger function that no trigger uses any more (its view was dropped, or
+-- the table got a new oid).
+CREATE OR REPLACE FUNCTION softview_internal.drop_write_function(generated regprocedure) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE oid = generated
+                 AND pronamespace = 'softview_internal'::regnamespace AND proname LIKE 'write\_%')
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgfoid = generated) THEN
+        EXECUTE format('DROP FUNCTION %s', generated);
+    END IF;
+END
+$$;
+
+
+-- Keeps the grants on the view of `rel`, which is about to be dropped, for the next refresh.
+-- They are read from the view itself: nobody can plant grants for refresh to make.
+CREATE OR REPLACE FUNCTION softview_internal.save_view_grants(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'drop its view');
+    UPDATE softview_internal.tables
+    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = to_regclass(softview_internal.view_name(rel)))
+    WHERE relation = rel;
+END
+$$;
+
+
+-- The grants save_view_grants kept for the view of `rel`, forgotten once taken.
+CREATE OR REPLACE FUNCTION softview_internal.take_view_grants(rel regclass) RETURNS aclitem[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    saved aclitem[];
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'refresh its view');
+    SELECT saved_view_acl INTO saved FROM softview_internal.tables WHERE relation = rel FOR UPDATE;
+    IF saved IS NOT NULL THEN
+        UPDATE softview_internal.tables SET saved_view_acl = NULL WHERE relation = rel;
+    END IF;
+    RETURN saved;
+END
+$$;
+
+
+-- Puts `rel` into the catalog (soft-deletable when it has deleted_at), or updates that.
+CREATE OR REPLACE FUNCTION softview_internal.register_table(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    PERFORM softview_internal.require_owner(rel, 'enable it');
+    INSERT INTO softview_internal.tables AS t (relation, soft_deletable, position)
+    VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped),
+            (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
+    ON CONFLICT (relation) DO UPDATE SET soft_deletable = excluded.soft_deletable
+    WHERE t.soft_deletable IS DISTINCT FROM excluded.soft_deletable;
+END
+$$;
+
+
+-- Takes `rel` out of the catalog (softview.disable, after its view and triggers are gone).
+CREATE OR REPLACE FUNCTION softview_internal.unregister_table(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'disable it');
+    DELETE FROM softview_internal.tables WHERE relation = rel;
+END
+$$;
+
+
+-- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
+-- any grants saved by drop_views.
+CREATE OR REPLACE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    view_name text := softview_internal.view_name(rel);
+    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel));
+    trigger_function text := softview_internal.trigger_function_name(rel);
+    previous_function regprocedure;
+    saved aclitem[];
+    col record;
+    grant_row record;
+BEGIN
+    IF to_regclass(view_name) IS NOT NULL AND NOT softview_internal.is_view_of(to_regclass(view_name), rel) THEN
+        RAISE EXCEPTION 'cannot enable %: % already exists and is not its softview view',
+                        softview_internal.qualified_name(rel), view_name
+            USING ERRCODE = 'duplicate_table',
+                  HINT = format('rename or drop %s; softview names the view of %s %s',
+                                view_name, softview_internal.qualified_name(rel), view_name);
+    END IF;
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS %s',
+        view_name, softview_internal.view_query(rel));
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
+        format('live rows of %s (managed by softview; re-create with softview.refresh)',
+               softview_internal.qualified_name(rel)));
+
+    -- DELETE through the view soft-deletes (or, for a dependent without deleted_at, removes).
+    previous_function := softview_internal.current_trigger_function(view_name::regclass);
+    PERFORM softview_internal.install_write_function(rel);
+    EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
+                    FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+
+    -- The view probes each parent's live keys; a partial index on them answers from the
+    -- index alone, without visiting the parent's rows.
+    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
+               JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
+    LOOP
+        BEGIN
+            PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
+                '_live_keys', 'the views of the tables referencing it look up live keys');
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- The parent belongs to another role: its owner creates the index, or does without.
+            RAISE NOTICE 'the view of % would probe % faster with an index on its live keys, which only its owner can create',
+                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.parent)
+                USING HINT = format('CREATE INDEX ON %s (%s) WHERE deleted_at IS NULL',
+                                    softview_internal.qualified_name(col.parent),
+                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+        END;
+    END LOOP;
+
+    -- An insert through a link's view first asks whether a deleted link with the same parents
+    -- exists; a partial index on the trash answers that without reading live links.
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
+       AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
+        PERFORM softview_internal.ensure_index(rel,
+            array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
+            'deleted_at IS NOT NULL', '_trash_links',
+            'an insert through its view looks for a deleted link to revive');
+    END IF;
+
+    IF has_parents THEN
+        -- Writes through the view check that the parents are live, so no write through it can
+        -- create a row the view would then hide. NEW only carries defaults the view declares.
+        FOR col IN
+            SELECT a.attname, a.attidentity, pg_get_expr(d.adbin, d.adrelid) AS default_expr
+            FROM pg_attribute a
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND (d.adbin IS NOT NULL OR a.attidentity <> '')
+        LOOP
+            EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view_name, col.attname,
+                CASE WHEN col.attidentity <> ''
+                     THEN format('nextval(%L::regclass)',
+                                 pg_get_serial_sequence(softview_internal.qualified_name(rel), col.attname))
+                     ELSE col.default_expr END);
+        END LOOP;
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_insert INSTEAD OF INSERT ON %s
+                        FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_update INSTEAD OF UPDATE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
+    END IF;
+    -- The function the view used before, when its name changed (a table restored from a dump
+    -- has a new oid): nothing else calls it.
+    IF previous_function IS NOT NULL AND previous_function <> to_regprocedure(trigger_function || '()') THEN
+        PERFORM softview_internal.drop_write_function(previous_function);
+    END IF;
+
+    saved := softview_internal.take_view_grants(rel);
+    FOR grant_row IN
+        SELECT a.grantee, a.privilege_type, a.is_grantable
+        FROM aclexplode(saved) AS a
+        WHERE saved IS NOT NULL AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = rel)
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', grant_row.privilege_type, view_name,
+            CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC'
+                 ELSE quote_ident(pg_get_userbyid(grant_row.grantee)) END,
+            CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    RETURN view_name::regclass;
+END
+$$;
+
+
 -- Whether a catalog row still names a table: a dropped table leaves a dangling OID behind.
 CREATE OR REPLACE FUNCTION softview_internal.table_exists(rel regclass) RETURNS boolean
 LANGUAGE sql STABLE STRICT AS $$
@@ -34,7 +517,7 @@ $$;
 -- row of the catalog. Enable, disable and refresh_all call it; until then the purge and the
 -- listings skip such rows. Returns how many it forgot, with a WARNING for each.
 CREATE OR REPLACE FUNCTION softview.forget_dropped_tables() RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     gone oid;
     forgotten bigint := 0;
@@ -58,7 +541,7 @@ $$;
 -- enable order: taking the tables in that order, a table's references to tables already taken
 -- are kept, and so are their references to it unless that would close a cycle.
 CREATE OR REPLACE FUNCTION softview_internal.sort_tables() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     -- Foreign keys between two different enabled tables, as parallel arrays.
     fk_children regclass[];
@@ -115,6 +598,170 @@ BEGIN
     UPDATE softview_internal.tables t SET position = s.n
     FROM unnest(sorted) WITH ORDINALITY AS s(relation, n)
     WHERE t.relation = s.relation AND t.position IS DISTINCT FROM s.n;
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.checked_table(rel);
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'cannot enable %: it is not a table', rel
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    END IF;
+    PERFORM softview_internal.require_owner(rel, 'enable it');
+    IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
+        RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'softview identifies rows by primary key in its triggers and archive';
+    END IF;
+    IF octet_length('active_' || (SELECT relname FROM pg_class WHERE oid = rel)) > 63 THEN
+        RAISE EXCEPTION 'cannot enable %: its view would be named active_%, longer than PostgreSQL''s 63 bytes', rel,
+                        (SELECT relname FROM pg_class WHERE oid = rel)
+            USING ERRCODE = 'name_too_long',
+                  HINT = 'rename the table to at most 56 bytes';
+    END IF;
+END
+$$;
+
+
+-- After `rel` joined the catalog: sorts it, then (re)creates the archive trigger, the view of
+-- `rel` and the views built on it. Tables enabled earlier that reference `rel` follow it from
+-- now on; a NOTICE names them, and those a foreign-key cycle keeps from following it.
+CREATE OR REPLACE FUNCTION softview_internal.install_enabled(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    followed_before regclass[] := array(SELECT softview_internal.followers(rel));
+    followed_now regclass[];
+    member regclass;
+BEGIN
+    PERFORM softview_internal.sort_tables();
+    PERFORM softview.refresh(rel);
+    followed_now := array(SELECT softview_internal.followers(rel));
+    FOR member IN SELECT f FROM unnest(followed_now) AS f WHERE f <> ALL (followed_before) LOOP
+        RAISE NOTICE 'the view of % now also hides rows whose row in % is deleted', member, rel;
+    END LOOP;
+    FOR member IN
+        SELECT DISTINCT c.conrelid::regclass
+        FROM pg_constraint c JOIN softview_internal.tables t ON t.relation = c.conrelid
+        WHERE c.contype = 'f' AND c.confrelid = rel AND c.conrelid <> rel
+          AND c.conrelid::regclass <> ALL (followed_now)
+    LOOP
+        RAISE NOTICE 'the view of % does not follow %: that would close a foreign-key cycle', member, rel
+            USING HINT = 'a cycle is broken by enable order: the table enabled first is the parent';
+    END LOOP;
+    RETURN softview_internal.view_name(rel)::regclass;
+END
+$$;
+
+
+-- Enables a table that has `deleted_at timestamptz`: creates active_<table>, whose DELETE
+-- soft-deletes. Calling it again re-creates the view. Returns the view.
+CREATE OR REPLACE FUNCTION softview.enable(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    deleted_at_type text;
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    SELECT format_type(atttypid, atttypmod) INTO deleted_at_type
+    FROM pg_attribute
+    WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped;
+    IF deleted_at_type IS NULL THEN
+        RAISE EXCEPTION 'cannot enable %: it has no column deleted_at', rel
+            USING ERRCODE = 'undefined_column',
+                  HINT = format('ALTER TABLE %s ADD COLUMN deleted_at timestamptz; a table whose rows only hide with their parents takes softview.enable_dependent', rel);
+    ELSIF deleted_at_type <> 'timestamp with time zone' THEN
+        RAISE EXCEPTION 'cannot enable %: column deleted_at is %, not timestamptz', rel, deleted_at_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    PERFORM softview_internal.register_table(rel);
+    PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
+        'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
+    RETURN softview_internal.install_enabled(rel);
+END
+$$;
+
+
+-- Enables a table without deleted_at (a link such as Pagila's film_actor) whose rows are hidden
+-- whenever one of its enabled parents is; DELETE through its view removes the row.
+CREATE OR REPLACE FUNCTION softview.enable_dependent(rel regclass) RETURNS regclass
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.parents(rel)) THEN
+        RAISE EXCEPTION 'cannot enable % as a dependent: it has no foreign key to an enabled table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  HINT = 'enable its parents first, or add deleted_at and use softview.enable';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        PERFORM softview_internal.register_table(rel);
+    END IF;
+    RETURN softview_internal.install_enabled(rel);
+END
+$$;
+
+
+-- The enabled tables whose views filter on the view of `rel` directly.
+CREATE OR REPLACE FUNCTION softview_internal.followers(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT t.relation FROM softview_internal.tables t
+    WHERE t.relation <> rel
+      AND EXISTS (SELECT 1 FROM softview_internal.parents(t.relation) p WHERE p.parent = rel)
+    ORDER BY t.position
+$$;
+
+
+-- `rel` and every enabled table whose view is built on its view, parents first.
+CREATE OR REPLACE FUNCTION softview_internal.with_dependents(rel regclass) RETURNS SETOF regclass
+LANGUAGE sql STABLE STRICT AS $$
+    WITH RECURSIVE family(relation) AS (
+        SELECT rel
+        UNION
+        SELECT follower FROM family f CROSS JOIN LATERAL softview_internal.followers(f.relation) AS follower
+    )
+    SELECT f.relation FROM family f JOIN softview_internal.tables t USING (relation) ORDER BY t.position
+$$;
+
+
+-- Drops the view of `rel` and the softview views built on it, keeping their grants for the
+-- next refresh. Refuses, naming them, when views not made by softview depend on them.
+CREATE OR REPLACE FUNCTION softview.drop_views(rel regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    family regclass[];
+    views oid[];
+    foreign_dependents text;
+    member regclass;
+    trigger_function regprocedure;
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    family := array(SELECT softview_internal.with_dependents(rel));
+    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
+                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
+    FROM pg_depend d
+    JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.classid = 'pg_rewrite'::regclass
+      AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid = ANY (views)
+      AND r.ev_class <> ALL (views);
+    IF foreign_dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'drop those views first and create them again after softview.refresh';
+    END IF;
+    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
+        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+            PERFORM softview_internal.save_view_grants(member);
+            trigger_function := softview_internal.current_trigger_function(
+                to_regclass(softview_internal.view_name(member)));
+            EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
+            IF trigger_function IS NOT NULL THEN
+                PERFORM softview_internal.drop_write_function(trigger_function);
+            END IF;
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -178,6 +825,8 @@ DECLARE
     member regclass;
 BEGIN
     PERFORM softview.forget_dropped_tables();
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.require_owner(rel, 'disable it');
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
     IF dependents IS NOT NULL THEN
@@ -198,32 +847,226 @@ BEGIN
     LOOP
         EXECUTE format('DROP INDEX %s', created);
     END LOOP;
-    DELETE FROM softview_internal.tables WHERE relation = rel;
+    PERFORM softview_internal.unregister_table(rel);
 END
 $$;
 
 
-CREATE OR REPLACE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+-- Enabled tables as the generator and the command line see them.
+CREATE OR REPLACE VIEW softview.enabled_tables AS
+SELECT t.relation,
+       n.nspname AS schema_name,
+       c.relname AS table_name,
+       'active_' || c.relname AS view_name,
+       t.soft_deletable,
+       softview_internal.primary_key(t.relation) AS primary_key,
+       CASE (SELECT count(*) FROM softview_internal.parents(t.relation))
+           WHEN 0 THEN 'table' WHEN 1 THEN 'child' ELSE 'link' END AS kind,
+       t.position
+FROM softview_internal.tables t
+JOIN pg_class c ON c.oid = t.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace;
+
+
+-- Raises when a row written through a view refers to a parent that is missing or deleted.
+CREATE OR REPLACE FUNCTION softview_internal.check_parents(rel regclass, written anyelement) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    state text;
+    key_text text;
 BEGIN
-    PERFORM softview_internal.checked_table(rel);
-    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
-            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        EXECUTE format(
+            'SELECT CASE WHEN %s THEN ''unset''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''live''
+                         WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''deleted''
+                         ELSE ''missing'' END,
+                    format(''(%s)=(%%s)'', concat_ws('', '', %s))',
+            (SELECT string_agg(format('($1).%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.qualified_name(p.parent),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c),
+            (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(p.child_columns) AS c))
+        INTO state, key_text
+        USING written;
+        IF state = 'deleted' THEN
+            RAISE EXCEPTION 'parent row is deleted: %', softview_internal.qualified_name(p.parent)
+                USING ERRCODE = 'SV001',
+                      DETAIL = format('Key %s.', key_text),
+                      HINT = format('%s refers to it through %s; restore the parent first',
+                                    softview_internal.qualified_name(rel), p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = p.parent),
+                      SCHEMA = (SELECT nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+                                WHERE c.oid = p.parent),
+                      CONSTRAINT = p.constraint_name;
+        ELSIF state = 'missing' THEN
+            RAISE EXCEPTION 'parent row does not exist: %', softview_internal.qualified_name(p.parent)
+                USING ERRCODE = 'foreign_key_violation',
+                      DETAIL = format('Key %s is not present in table %s.', key_text,
+                                      softview_internal.qualified_name(p.parent)),
+                      HINT = format('%s refers to it through %s', softview_internal.qualified_name(rel),
+                                    p.constraint_name),
+                      TABLE = (SELECT relname FROM pg_class WHERE oid = rel),
+                      CONSTRAINT = p.constraint_name;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+-- Columns a trigger may write: the view's columns less generated ones.
+CREATE OR REPLACE FUNCTION softview_internal.writable_columns(view_rel regclass, rel regclass, for_update boolean)
+RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT v.attname
+        FROM pg_attribute v
+        JOIN pg_attribute t ON t.attrelid = rel AND t.attname = v.attname AND NOT t.attisdropped
+        WHERE v.attrelid = view_rel AND v.attnum > 0 AND NOT v.attisdropped
+          AND t.attgenerated = ''
+          AND NOT (for_update AND t.attidentity = 'a')
+        ORDER BY v.attnum)
+$$;
+
+
+-- The source of the trigger function behind the view of `rel`: DELETE soft-deletes (or, for a
+-- dependent without deleted_at, removes), and for a table with enabled parents INSERT and UPDATE
+-- check the parents and write the table. It is generated per table with every name written in,
+-- so each write runs static SQL with a cached plan and no catalog lookups; install_view creates
+-- it again whenever the view changes.
+--
+-- An insert is one statement when it can be: the row is written only if its parents are live
+-- (and, for a link, no link with the same parents exists, deleted or live). Anything else takes
+-- the slow path: check_parents raises the error that names the parent, and a link insert is
+-- idempotent, returning a live link or reviving a soft-deleted one. Another transaction may
+-- delete, revive or insert the link between those steps (a revive that meets a link inserted
+-- meanwhile gives way to it), so they are tried again; when no attempt settles it, a plain
+-- INSERT raises PostgreSQL's own unique violation, which names the constraint.
+CREATE OR REPLACE FUNCTION softview_internal.view_trigger_source(rel regclass, view_rel regclass) RETURNS text
+LANGUAGE plpgsql STABLE STRICT AS $$
+DECLARE
+    table_name text := softview_internal.qualified_name(rel);
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
+    key name[] := softview_internal.primary_key(rel);
+    key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c);
+    view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
+    insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
+    update_columns name[] := softview_internal.writable_columns(view_rel, rel, true);
+    insert_into text;
+    new_values text;
+    parents_live text[] := '{}';
+    parent_checks text := '';
+    lock_from text[] := '{}';
+    lock_match text[] := '{}';
+    link_columns name[];
+    link_match text;
+    fk record;
+    on_delete text;
+    on_insert text;
+    on_update text;
+BEGIN
+    on_delete := CASE WHEN soft_deletable
+        THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
+                    table_name, softview_internal.match_columns('', key, 'OLD', key))
+        ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
+    END;
+    FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
+        parents_live := parents_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
+            (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
+            softview_internal.view_name(fk.parent),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
+        parent_checks := parent_checks || format($check$
+        IF NOT %s THEN
+            PERFORM softview_internal.check_parents(%L::regclass, NEW);
+        END IF;$check$,
+            parents_live[cardinality(parents_live)], table_name);
+        lock_from := lock_from || format('%s p%s', softview_internal.qualified_name(fk.parent),
+                                         cardinality(parents_live));
+        lock_match := lock_match || softview_internal.match_columns(
+            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns);
+    END LOOP;
+    insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
+        (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
+    new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
+    IF cardinality(parents_live) >= 2 THEN
+        link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
+        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
+        on_insert := format($link$-- The parents' key locks (those the foreign keys take) before any link is written
+        -- or waited for: a parent's delete locks the parent, then its links, and this waits
+        -- for it rather than holding a link it needs.
+        PERFORM FROM %s WHERE %s FOR KEY SHARE;
+        %s
+            SELECT %s WHERE %s%s
+            ON CONFLICT DO NOTHING RETURNING %s INTO written;
+        IF FOUND THEN NEW := written; RETURN NEW; END IF;%s
+        FOR attempt IN 1..3 LOOP%s
+            %s VALUES (%s) ON CONFLICT DO NOTHING RETURNING %s INTO written;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
+            SELECT %s INTO written FROM %s WHERE %s%s FOR SHARE;
+            IF FOUND THEN NEW := written; RETURN NEW; END IF;
+        END LOOP;
+        %s VALUES (%s) RETURNING %s INTO written;$link$,
+            array_to_string(lock_from, ', '), array_to_string(lock_match, ' AND '),
+            insert_into, new_values, array_to_string(parents_live, ' AND '),
+            CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
+                                                 table_name, link_match) ELSE '' END,
+            view_columns, parent_checks,
+            CASE WHEN soft_deletable THEN format($revive$
+            revived := false;
+            BEGIN
+                UPDATE %s SET deleted_at = NULL WHERE (%s) IN
+                    (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                     ORDER BY deleted_at DESC LIMIT 1)
+                RETURNING %s INTO written;
+                revived := FOUND;
+            EXCEPTION WHEN unique_violation THEN
+                -- A live link committed while this one was revived: the steps below return it.
+            END;
+            IF revived THEN NEW := written; RETURN NEW; END IF;$revive$,
+                table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
+            ELSE '' END,
+            insert_into, new_values, view_columns,
+            view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
+            insert_into, new_values, view_columns);
+    ELSIF cardinality(parents_live) = 1 THEN
+        on_insert := format($child$%s
+            SELECT %s WHERE %s
+            RETURNING %s INTO written;
+        IF NOT FOUND THEN%s
+            %s VALUES (%s) RETURNING %s INTO written;
+        END IF;$child$,
+            insert_into, new_values, parents_live[1], view_columns, replace(parent_checks, E'\n', E'\n    '),
+            insert_into, new_values, view_columns);
+    ELSE
+        on_insert := format('%s VALUES (%s) RETURNING %s INTO written;', insert_into, new_values, view_columns);
     END IF;
-    IF NOT (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
-        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
-            USING ERRCODE = 'wrong_object_type',
-                  DETAIL = 'It is enabled as a dependent, without deleted_at: its rows hide with their parents.';
+    on_update := format($update$%s
+        UPDATE %s SET %s WHERE %s RETURNING %s INTO written;
+        IF NOT FOUND THEN RETURN NULL; END IF;$update$,
+        parent_checks, table_name,
+        (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
+        softview_internal.match_columns('', key, 'OLD', key), view_columns);
+    RETURN format($function$#variable_conflict use_column
+DECLARE
+    written record;
+    revived boolean;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        %s
+        RETURN OLD;
     END IF;
-    -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
-    IF NOT EXISTS (SELECT 1 FROM pg_attribute
-                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped) THEN
-        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
-            USING ERRCODE = 'undefined_column',
-                  DETAIL = 'It was enabled with a column deleted_at, which has been dropped since.',
-                  HINT = 'add deleted_at timestamptz back and call softview.refresh, or softview.disable the table';
+    IF TG_OP = 'INSERT' THEN
+        %s
+    ELSE%s
     END IF;
+    NEW := written;
+    RETURN NEW;
+END$function$,
+        on_delete, on_insert, on_update);
 END
 $$;
 
@@ -241,29 +1084,53 @@ $$;
 
 
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
--- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
--- columns, and whether an actor is required (install_archive keeps them current).
+-- static SQL so that its plan is cached. It runs as the toolkit's owner, the only role that
+-- writes the archive, so it trusts no argument: the table it archives for, its name and key
+-- come from the catalog by the table the trigger fired on (a partition stands for its enabled
+-- partitioned table). It records the roles of the deleting session beside its actor. A row
+-- counts as purged when softview.purge_batch set softview.purge_age and the row had been
+-- deleted for longer than that: a DELETE of live rows is never reported as a purge.
 CREATE OR REPLACE FUNCTION softview_internal.archive_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    enabled record;
+    table_name text;
+    key_columns text[];
     actor text := softview_internal.current_actor();
+    deleting_role text := softview_internal.caller();
+    purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
-    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
-        RAISE EXCEPTION 'actor required: %', TG_ARGV[0]
+    SELECT t.relation, t.require_actor INTO enabled
+    FROM softview_internal.tables t
+    WHERE t.relation IN (TG_RELID, pg_partition_root(TG_RELID))
+    ORDER BY t.relation = TG_RELID DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cannot archive deletes from %: softview did not enable it', TG_RELID::regclass
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
+    END IF;
+    table_name := softview_internal.qualified_name(enabled.relation);
+    key_columns := softview_internal.primary_key(enabled.relation);
+    IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
                   DETAIL = 'Hard deletes from this table need softview.actor.',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
-    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
-    SELECT TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-           r, actor, softview_internal.current_reason()
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
+                                          database_role, session_role, purged)
+    SELECT table_name,
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+           r, actor, softview_internal.current_reason(), deleting_role, session_user,
+           CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
+                ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
     PERFORM pg_notify('softview', softview_internal.event_payload(
-                TG_ARGV[0],
-                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-                CASE WHEN current_setting('softview.operation', true) = 'purge'
+                table_name,
+                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+                CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                      THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
@@ -284,161 +1151,247 @@ END
 $$;
 
 
--- Soft-deletable tables in the order a purge takes them: children before parents.
-CREATE OR REPLACE FUNCTION softview_internal.purge_order() RETURNS SETOF regclass
-LANGUAGE sql STABLE AS $$
-    SELECT relation FROM softview_internal.tables
-    WHERE soft_deletable AND softview_internal.table_exists(relation)
-    ORDER BY position DESC
-$$;
-
-
--- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
-CREATE OR REPLACE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
-LANGUAGE sql STABLE STRICT AS $$
-    SELECT array(SELECT a.attname
-                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
-                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
-                 ORDER BY k.n)
-$$;
-
-
--- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
--- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
--- foreign key (those wait until their children are gone).
-CREATE OR REPLACE FUNCTION softview_internal.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
-                                          selected text DEFAULT '1') RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    age interval := softview_internal.checked_age('age to purge from',
-                                                  coalesce(older_than, softview.grace_period(rel)));
-    held text;
+-- TRUNCATE removes rows without DELETE triggers, so it would skip the archive, the required
+-- actor and the events: it is refused unless the session says, with softview.allow_truncate,
+-- that skipping them is what it wants.
+CREATE OR REPLACE FUNCTION softview_internal.refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM softview_internal.require_soft_deletable(rel);
-    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
-                             softview_internal.qualified_name(c.conrelid),
-                             softview_internal.match_columns(
-                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
-                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
-    INTO held
-    FROM pg_constraint c
-    WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
-    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
-        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
-END
-$$;
-
-
--- How many rows ON DELETE CASCADE foreign keys delete with the rows the query `doomed` selects
--- from `parent`, per table, following the cascades down (at most 64 levels). A row reached along
--- two paths is counted on each.
-CREATE OR REPLACE FUNCTION softview_internal.cascade_counts(parent regclass, doomed text, depth integer DEFAULT 1)
-RETURNS TABLE (relation regclass, rows bigint)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    fk record;
-    reached text;
-    key name[] := softview_internal.primary_key(parent);
-    n bigint;
-BEGIN
-    IF depth > 64 THEN
-        RETURN;
+    IF current_setting('softview.allow_truncate', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'cannot truncate %: softview archives every row removed from it', TG_ARGV[0]
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'DELETE archives the rows, softview.purge_batch removes deleted ones in batches; '
+                         'SET softview.allow_truncate = on truncates without the archive';
     END IF;
-    FOR fk IN
-        SELECT c.conrelid::regclass AS child,
-               softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
-               softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
-        FROM pg_constraint c
-        WHERE c.contype = 'f' AND c.confrelid = parent AND c.confdeltype = 'c' AND c.conparentid = 0
-        ORDER BY c.conname
-    LOOP
-        reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
-            softview_internal.qualified_name(fk.child), doomed,
-            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
-        IF fk.child = parent AND cardinality(key) > 0 THEN
-            -- A self-reference: rows the query already selects are not deleted twice.
-            reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
-                doomed, softview_internal.match_columns('x.', key, 'd', key));
-        END IF;
-        EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
-        IF n > 0 THEN
-            relation := fk.child;
-            rows := n;
-            RETURN NEXT;
-            RETURN QUERY SELECT * FROM softview_internal.cascade_counts(fk.child, reached, depth + 1);
-        END IF;
-    END LOOP;
+    RETURN NULL;
 END
 $$;
 
 
--- The rows of other tables that ON DELETE CASCADE would delete with the rows a purge of `rel`
--- removes now, per table (for a dry run; the purge itself archives those of enabled tables).
-CREATE OR REPLACE FUNCTION softview.purgeable_cascades(rel regclass, older_than interval DEFAULT NULL)
-RETURNS TABLE (table_name text, rows bigint)
-LANGUAGE sql STABLE AS $$
-    SELECT softview_internal.qualified_name(c.relation), sum(c.rows)::bigint
-    FROM softview_internal.cascade_counts(rel, softview_internal.purge_candidates(rel, older_than, 'c.*')) AS c
-    GROUP BY c.relation
-    ORDER BY 1
-$$;
-
-
--- Drops the view of `rel` and the softview views built on it, keeping their grants for the
--- next refresh. Refuses, naming them, when views not made by softview depend on them.
-CREATE OR REPLACE FUNCTION softview.drop_views(rel regclass) RETURNS void
+-- The triggers on the base table: the archive of hard deletes, the refusal of TRUNCATE, and
+-- the announcements. A DELETE or TRUNCATE that names a partition fires that partition's
+-- statement triggers, not the partitioned table's, so every partition gets both as well,
+-- archiving under the partitioned table's name; a partition attached later gets them at the
+-- next softview.refresh. The announcement is a row trigger, which PostgreSQL copies to every
+-- partition, present and future.
+CREATE OR REPLACE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    family regclass[];
-    views oid[];
-    foreign_dependents text;
-    member regclass;
-    trigger_function regprocedure;
+    target regclass;
 BEGIN
-    PERFORM softview_internal.require_enabled(rel);
-    family := array(SELECT softview_internal.with_dependents(rel));
-    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
-                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
-    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
-    FROM pg_depend d
-    JOIN pg_rewrite r ON r.oid = d.objid
-    WHERE d.classid = 'pg_rewrite'::regclass
-      AND d.refclassid = 'pg_class'::regclass
-      AND d.refobjid = ANY (views)
-      AND r.ev_class <> ALL (views);
-    IF foreign_dependents IS NOT NULL THEN
-        RAISE EXCEPTION 'cannot drop the softview views of %: % depend on them', rel, foreign_dependents
-            USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'drop those views first and create them again after softview.refresh';
-    END IF;
-    FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
-        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
-            UPDATE softview_internal.tables
-            SET saved_view_acl = (SELECT relacl FROM pg_class
-                                  WHERE oid = to_regclass(softview_internal.view_name(member)))
-            WHERE relation = member;
-            trigger_function := softview_internal.current_trigger_function(
-                to_regclass(softview_internal.view_name(member)));
-            EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
-            IF trigger_function IS NOT NULL THEN
-                EXECUTE format('DROP FUNCTION %s', trigger_function);
-            END IF;
-        END IF;
+    FOR target IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.refuse_truncate(%L)',
+            softview_internal.qualified_name(target), softview_internal.qualified_name(target));
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
+                        REFERENCING OLD TABLE AS gone
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted()',
+            softview_internal.qualified_name(target));
     END LOOP;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
+                        FOR EACH ROW
+                        WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
+                        EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L)',
+            softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text);
+    END IF;
 END
 $$;
 
 
+-- Whether hard deletes of `rel` need softview.actor; the archive trigger reads it each time.
 CREATE OR REPLACE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF required IS NULL THEN
         RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
     PERFORM softview_internal.require_enabled(rel);
-    PERFORM softview_internal.install_archive(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
+END
+$$;
+
+
+-- Why an archived row cannot go back into its table as it is now, one row per problem.
+CREATE OR REPLACE FUNCTION softview.archive_drift(archive_id bigint)
+RETURNS TABLE (column_name text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    archived softview.deleted_records;
+    rel regclass;
+    field record;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    IF rel IS NULL THEN
+        column_name := NULL;
+        problem := format('table %s no longer exists', archived.table_name);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    FOR field IN SELECT key, value FROM jsonb_each(archived.row_data) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                       WHERE attrelid = rel AND attname = field.key AND attnum > 0 AND NOT attisdropped) THEN
+            column_name := field.key;
+            problem := 'the column no longer exists';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('SELECT (jsonb_populate_record(NULL::%s, jsonb_build_object(%L, $1))).%I',
+                           softview_internal.qualified_name(rel), field.key, field.key)
+            USING field.value;
+        EXCEPTION WHEN OTHERS THEN
+            column_name := field.key;
+            problem := format('the value %s does not fit type %s (%s)', field.value,
+                (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                 WHERE attrelid = rel AND attname = field.key), SQLERRM);
+            RETURN NEXT;
+        END;
+    END LOOP;
+    FOR field IN
+        SELECT a.attname FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+          AND d.adbin IS NULL AND a.attidentity = '' AND a.attgenerated = ''
+          AND NOT archived.row_data ? a.attname
+    LOOP
+        column_name := field.attname;
+        problem := 'the column is NOT NULL without a default and the archived row has no value for it';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+
+-- Raises SV003, naming the column, when an archived row no longer fits its table.
+CREATE OR REPLACE FUNCTION softview_internal.check_archive_drift(archive_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    drift record;
+BEGIN
+    SELECT * INTO drift FROM softview.archive_drift(archive_id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'archived row no longer fits its table: %',
+            (SELECT table_name FROM softview.deleted_records WHERE id = archive_id)
+            USING ERRCODE = 'SV003', COLUMN = coalesce(drift.column_name, ''),
+                  DETAIL = format('Archived row %s: %s', archive_id,
+                                  coalesce(format('column %s: ', drift.column_name), '') || drift.problem);
+    END IF;
+END
+$$;
+
+
+-- Removes archived row `archive_id` from the archive for a restore, and returns its table and
+-- row for the caller to insert, with its own rights, in the same transaction. The caller must
+-- be able to read the entry (see may_read_archived) and to insert into its table, which must
+-- still be enabled and fit the row: the archive only ever goes back where it came from.
+CREATE OR REPLACE FUNCTION softview_internal.take_archived(archive_id bigint, OUT rel regclass, OUT row_data jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    archived softview.deleted_records;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records d WHERE d.id = archive_id FOR UPDATE;
+    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_name,
+                                                            archived.database_role) THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    PERFORM softview_internal.require_enabled(rel);
+    IF NOT has_table_privilege(softview_internal.caller(), rel, 'INSERT') THEN
+        RAISE EXCEPTION 'permission denied: restoring into % needs INSERT on it', archived.table_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Archived row %s; the caller is %s.', archive_id, quote_ident(softview_internal.caller()));
+    END IF;
+    PERFORM softview_internal.check_archive_drift(archive_id);
+    DELETE FROM softview.deleted_records d WHERE d.id = archive_id;
+    row_data := archived.row_data;
+END
+$$;
+
+
+-- Puts an archived row back into its table and removes it from the archive; returns the row.
+CREATE OR REPLACE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    taken record;
+    columns text;
+BEGIN
+    taken := softview_internal.take_archived(archive_id);
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute
+    WHERE attrelid = taken.rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND taken.row_data ? attname;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
+                   softview_internal.qualified_name(taken.rel), columns, columns,
+                   softview_internal.qualified_name(taken.rel))
+    USING taken.row_data;
+    RETURN taken.row_data;
+END
+$$;
+
+
+-- How many rows transaction `deleting_transaction` archived that the caller may not read.
+CREATE OR REPLACE FUNCTION softview_internal.unreadable_in_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM softview.deleted_records d
+    WHERE d.transaction_id = deleting_transaction
+      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_name, d.database_role)
+$$;
+
+
+-- Restores every row one transaction deleted, parents before children; returns how many. A
+-- transaction that also deleted rows the caller may not read is restored by nobody but a role
+-- that may read them all: half of it would not be the undo of anything.
+CREATE OR REPLACE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    archived record;
+    restored bigint := 0;
+    unreadable bigint := softview_internal.unreadable_in_transaction(deleting_transaction);
+BEGIN
+    IF unreadable > 0 THEN
+        RAISE EXCEPTION 'permission denied: transaction % archived % row(s) the caller may not read', deleting_transaction, unreadable
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a role that may read every table the transaction deleted from restores it';
+    END IF;
+    FOR archived IN
+        SELECT d.id
+        FROM softview.deleted_records d
+        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        WHERE d.transaction_id = deleting_transaction
+        ORDER BY t.position NULLS LAST, d.id
+    LOOP
+        PERFORM softview.restore_archived(archived.id);
+        restored := restored + 1;
+    END LOOP;
+    IF restored = 0 THEN
+        RAISE EXCEPTION 'nothing archived for transaction %', coalesce(deleting_transaction::text, 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
+    END IF;
+    RETURN restored;
+END
+$$;
+
+
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
+CREATE OR REPLACE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    pruned bigint;
+BEGIN
+    DELETE FROM softview.deleted_records
+    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
+    GET DIAGNOSTICS pruned = ROW_COUNT;
+    RETURN pruned;
 END
 $$;
 
@@ -503,39 +1456,188 @@ END
 $$;
 
 
--- A table argument of the public API, which must not be NULL: a STRICT function would return
--- NULL and do nothing, silently.
-CREATE OR REPLACE FUNCTION softview_internal.checked_table(rel regclass) RETURNS regclass
-LANGUAGE plpgsql IMMUTABLE AS $$
+CREATE OR REPLACE FUNCTION softview_internal.require_soft_deletable(rel regclass) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF rel IS NULL THEN
-        RAISE EXCEPTION 'invalid table: it must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
+    PERFORM softview_internal.checked_table(rel);
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
     END IF;
-    RETURN rel;
+    IF NOT (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'It is enabled as a dependent, without deleted_at: its rows hide with their parents.';
+    END IF;
+    -- Enabled with deleted_at, which ALTER TABLE … DROP COLUMN may have taken since.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'table is not soft-deletable: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'It was enabled with a column deleted_at, which has been dropped since.',
+                  HINT = 'add deleted_at timestamptz back and call softview.refresh, or softview.disable the table';
+    END IF;
 END
 $$;
 
 
-CREATE OR REPLACE FUNCTION softview_internal.check_enableable(rel regclass) RETURNS void
+CREATE OR REPLACE FUNCTION softview_internal.raise_row_not_found(rel regclass, key text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'row not found: %', softview_internal.qualified_name(rel)
+        USING ERRCODE = 'no_data_found',
+              DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                              array_to_string(key, ', '));
+END
+$$;
+
+
+-- Soft-deletes one row; a row already deleted keeps its deleted_at. Returns the row as it is
+-- when the call returns: deleted, and locked until the end of the transaction.
+CREATE OR REPLACE FUNCTION softview.soft_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    soft_delete text;
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    soft_delete := format('UPDATE %s t SET deleted_at = now() WHERE %s AND deleted_at IS NULL RETURNING to_jsonb(t)',
+                          softview_internal.qualified_name(rel), condition);
+    EXECUTE soft_delete INTO result;
+    IF result IS NULL THEN
+        -- Not live in the update's snapshot. Lock the row before reading it: a restore that
+        -- committed since makes it live again, and then it is deleted now.
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+        INTO result;
+        IF result IS NOT NULL AND result->>'deleted_at' IS NULL THEN
+            EXECUTE soft_delete INTO result;
+        END IF;
+    END IF;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+
+-- Restores one soft-deleted row. A live or missing row is an error, and so is a unique key
+-- now held by a live row (23505, naming the key). Returns the row.
+CREATE OR REPLACE FUNCTION softview.restore_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    result jsonb;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+    INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    ELSIF result->>'deleted_at' IS NULL THEN
+        RAISE EXCEPTION 'row is not deleted: %', softview_internal.qualified_name(rel)
+            USING ERRCODE = 'SV004',
+                  DETAIL = format('Key (%s)=(%s).', array_to_string(softview_internal.primary_key(rel), ', '),
+                                  array_to_string(key, ', '));
+    END IF;
+    EXECUTE format('UPDATE %s t SET deleted_at = NULL WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), condition) INTO result;
+    RETURN result;
+END
+$$;
+
+
+-- Why a stored row of `rel` is not in its view although it is not deleted itself: the first
+-- parent row its view does not show, as `public.places (id)=(1)`. NULL when the row is in the
+-- view, deleted, or missing. A restore of a child whose parent is deleted succeeds, and this
+-- says why the child stays hidden.
+CREATE OR REPLACE FUNCTION softview.hidden_by(rel regclass, key text[]) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    condition text := softview_internal.key_condition(rel, key);
+    p record;
+    parent_key text;
+BEGIN
+    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+        EXECUTE format('SELECT format(%L, concat_ws(%L, %s)) FROM %s t
+                        WHERE %s AND NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s v WHERE %s)',
+            format('(%s)=(%%s)', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c)),
+            ', ',
+            (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(p.child_columns) AS c),
+            softview_internal.qualified_name(rel),
+            condition,
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            softview_internal.view_name(p.parent),
+            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns))
+        INTO parent_key;
+        IF parent_key IS NOT NULL THEN
+            RETURN format('%s %s', softview_internal.qualified_name(p.parent), parent_key);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+
+-- Deletes one row for good (the archive trigger keeps a copy). Returns the row.
+CREATE OR REPLACE FUNCTION softview.hard_delete_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('DELETE FROM %s t WHERE %s RETURNING to_jsonb(t)',
+                   softview_internal.qualified_name(rel), softview_internal.key_condition(rel, key)) INTO result;
+    IF result IS NULL THEN
+        PERFORM softview_internal.raise_row_not_found(rel, key);
+    END IF;
+    RETURN result;
+END
+$$;
+
+
+-- The deleted rows of a table, newest first, with when a purge will remove them.
+CREATE OR REPLACE FUNCTION softview.trash(rel regclass)
+RETURNS TABLE (primary_key jsonb, deleted_at timestamptz, purge_at timestamptz, row_data jsonb)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    PERFORM softview_internal.checked_table(rel);
-    IF (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION 'cannot enable %: it is not a table', rel
-            USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY EXECUTE format(
+        'SELECT jsonb_build_object(%s), t.deleted_at, t.deleted_at + $1, to_jsonb(t) FROM %s t
+         WHERE t.deleted_at IS NOT NULL ORDER BY t.deleted_at DESC',
+        (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview_internal.primary_key(rel)) AS k),
+        softview_internal.qualified_name(rel))
+    USING softview.grace_period(rel);
+END
+$$;
+
+
+-- Checks an age given to the toolkit (a grace period, an age to purge or prune from) where it
+-- is given, so that nothing fails later on it: not NULL; no negative part (PostgreSQL adds an
+-- interval's months, days and time one by one, so '1 mon -30 days' goes back in time from some
+-- dates); at most 1000 years (more puts `now() - age` out of timestamptz's range).
+CREATE OR REPLACE FUNCTION softview_internal.checked_age(what text, age interval) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    months integer;
+    days integer;
+BEGIN
+    IF age IS NULL THEN
+        RAISE EXCEPTION 'invalid %: it must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
-        RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
-            USING ERRCODE = 'invalid_table_definition',
-                  HINT = 'softview identifies rows by primary key in its triggers and archive';
+    months := extract(year FROM age) * 12 + extract(month FROM age);
+    days := extract(day FROM age);
+    IF months < 0 OR days < 0 OR age - make_interval(months => months, days => days) < interval '0' THEN
+        RAISE EXCEPTION 'invalid %: it must not be negative, in any part; got %', what, age
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '''1 mon -30 days'' counts as negative: it goes back in time from some dates';
     END IF;
-    IF octet_length('active_' || (SELECT relname FROM pg_class WHERE oid = rel)) > 63 THEN
-        RAISE EXCEPTION 'cannot enable %: its view would be named active_%, longer than PostgreSQL''s 63 bytes', rel,
-                        (SELECT relname FROM pg_class WHERE oid = rel)
-            USING ERRCODE = 'name_too_long',
-                  HINT = 'rename the table to at most 56 bytes';
+    IF age > interval '1000 years' THEN
+        RAISE EXCEPTION 'invalid %: it must be at most 1000 years, got %', what, age
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    RETURN age;
 END
 $$;
 
@@ -552,3 +1654,290 @@ END
 $$;
 
 
+-- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
+CREATE OR REPLACE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
+    IF grace IS NOT NULL THEN
+        PERFORM softview_internal.checked_age('grace period', grace);
+    END IF;
+    UPDATE softview_internal.tables SET grace_period = grace WHERE relation = rel;
+END
+$$;
+
+
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it is every table's setting.
+CREATE OR REPLACE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE softview_internal.settings
+    SET default_grace_period = softview_internal.checked_age('default grace period', grace);
+END
+$$;
+
+
+-- Soft-deletable tables in the order a purge takes them: children before parents.
+CREATE OR REPLACE FUNCTION softview_internal.purge_order() RETURNS SETOF regclass
+LANGUAGE sql STABLE AS $$
+    SELECT relation FROM softview_internal.tables
+    WHERE soft_deletable AND softview_internal.table_exists(relation)
+    ORDER BY position DESC
+$$;
+
+
+-- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
+CREATE OR REPLACE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(SELECT a.attname
+                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                 ORDER BY k.n)
+$$;
+
+
+-- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
+-- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
+-- foreign key (those wait until their children are gone).
+CREATE OR REPLACE FUNCTION softview_internal.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
+                                          selected text DEFAULT '1') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    age interval := softview_internal.checked_age('age to purge from',
+                                                  coalesce(older_than, softview.grace_period(rel)));
+    held text;
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
+                             softview_internal.qualified_name(c.conrelid),
+                             softview_internal.match_columns(
+                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
+                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
+    INTO held
+    FROM pg_constraint c
+    WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
+    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
+        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
+END
+$$;
+
+
+-- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
+-- skipping rows another transaction holds (a restore, another purge). Returns how many.
+-- Run each batch in a transaction of its own. The purge's actor and reason label only its own
+-- deletes: the caller's settings are back when it returns. It deletes with the caller's
+-- rights; softview.purge_age tells the archive trigger which deleted rows count as purged.
+CREATE OR REPLACE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    purged bigint;
+    previous_actor text := current_setting('softview.actor', true);
+    previous_reason text := current_setting('softview.reason', true);
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'a purge batch must hold at least one row, got %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM set_config('softview.actor', coalesce(softview_internal.current_actor(), 'softview purge'), true);
+    PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
+        format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
+    PERFORM set_config('softview.purge_age', coalesce(older_than, softview.grace_period(rel))::text, true);
+    -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
+    EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
+        softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
+    PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
+    PERFORM set_config('softview.purge_age', '', true);
+    RETURN purged;
+END
+$$;
+
+
+-- How many rows of `rel` a purge would remove now (for a dry run).
+CREATE OR REPLACE FUNCTION softview.purgeable(rel regclass, older_than interval DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM (%s) AS candidates', softview_internal.purge_candidates(rel, older_than))
+    INTO n;
+    RETURN n;
+END
+$$;
+
+
+-- How many rows ON DELETE CASCADE foreign keys delete with the rows the query `doomed` selects
+-- from `parent`, per table, following the cascades down (at most 64 levels). A row reached along
+-- two paths is counted on each.
+CREATE OR REPLACE FUNCTION softview_internal.cascade_counts(parent regclass, doomed text, depth integer DEFAULT 1)
+RETURNS TABLE (relation regclass, rows bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    fk record;
+    reached text;
+    key name[] := softview_internal.primary_key(parent);
+    n bigint;
+BEGIN
+    IF depth > 64 THEN
+        RETURN;
+    END IF;
+    FOR fk IN
+        SELECT c.conrelid::regclass AS child,
+               softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
+               softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.confrelid = parent AND c.confdeltype = 'c' AND c.conparentid = 0
+        ORDER BY c.conname
+    LOOP
+        reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
+            softview_internal.qualified_name(fk.child), doomed,
+            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
+        IF fk.child = parent AND cardinality(key) > 0 THEN
+            -- A self-reference: rows the query already selects are not deleted twice.
+            reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
+                doomed, softview_internal.match_columns('x.', key, 'd', key));
+        END IF;
+        EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
+        IF n > 0 THEN
+            relation := fk.child;
+            rows := n;
+            RETURN NEXT;
+            RETURN QUERY SELECT * FROM softview_internal.cascade_counts(fk.child, reached, depth + 1);
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+-- The rows of other tables that ON DELETE CASCADE would delete with the rows a purge of `rel`
+-- removes now, per table (for a dry run; the purge itself archives those of enabled tables).
+CREATE OR REPLACE FUNCTION softview.purgeable_cascades(rel regclass, older_than interval DEFAULT NULL)
+RETURNS TABLE (table_name text, rows bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT softview_internal.qualified_name(c.relation), sum(c.rows)::bigint
+    FROM softview_internal.cascade_counts(rel, softview_internal.purge_candidates(rel, older_than, 'c.*')) AS c
+    GROUP BY c.relation
+    ORDER BY 1
+$$;
+
+
+-- Wakes a waiting `softview worker` before its interval is over.
+CREATE OR REPLACE FUNCTION softview.wake_worker() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
+
+
+-- The indexes of an enabled table that do not serve live rows well: unique indexes that deleted
+-- rows still hold keys in, and indexes that deleted rows fill. An index that serves a foreign key
+-- (its leading columns are the key's) must stay full: deleting or purging a parent finds the
+-- children, deleted ones included, through it. So a foreign key served only by partial indexes,
+-- or by none, is listed too, with the index to create. The primary key and the trash index
+-- (deleted rows by deleted_at) are meant to cover every row and are not listed.
+CREATE OR REPLACE FUNCTION softview.index_check(rel regclass)
+RETURNS TABLE (index_name text, definition text, problem text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY
+    WITH indexes AS (
+        SELECT i.indexrelid, i.indisunique, i.indisprimary, i.indkey::int2[] AS columns,
+               coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS predicate
+        FROM pg_index i
+        WHERE i.indrelid = rel AND i.indisvalid
+    ),
+    foreign_keys AS (
+        SELECT c.conname, c.conkey,
+               EXISTS (SELECT 1 FROM indexes x
+                       WHERE x.predicate = ''
+                         AND x.columns[0:cardinality(c.conkey) - 1] @> c.conkey
+                         AND x.columns[0:cardinality(c.conkey) - 1] <@ c.conkey) AS served
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.conrelid = rel
+    )
+    SELECT x.indexrelid::regclass::text,
+           pg_get_indexdef(x.indexrelid),
+           CASE WHEN x.indisunique
+                THEN 'unique across deleted rows: a deleted row keeps its key; add WHERE deleted_at IS NULL'
+                ELSE 'not partial: deleted rows fill it and slow live reads; add WHERE deleted_at IS NULL'
+           END
+    FROM indexes x
+    WHERE NOT x.indisprimary
+      AND x.predicate NOT LIKE '%deleted_at IS NULL%'
+      AND x.predicate NOT LIKE '%deleted_at IS NOT NULL%'
+      AND (x.indisunique OR NOT EXISTS (
+              SELECT 1 FROM foreign_keys f
+              WHERE x.columns[0:cardinality(f.conkey) - 1] @> f.conkey
+                AND x.columns[0:cardinality(f.conkey) - 1] <@ f.conkey))
+    UNION ALL
+    SELECT NULL,
+           format('CREATE INDEX ON %s (%s)', softview_internal.qualified_name(rel),
+                  (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)
+                   FROM unnest(f.conkey) WITH ORDINALITY AS k(attnum, n)
+                   JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum)),
+           format('foreign key %s has no full index: deleting or purging a parent scans the table for its children; '
+                  'create this one (keep any partial index for live reads)', f.conname)
+    FROM foreign_keys f
+    WHERE NOT f.served
+    ORDER BY 1 NULLS LAST, 2;
+END
+$$;
+
+
+ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON softview.deleted_records FOR SELECT
+    USING (softview_internal.may_read_archived(current_user, table_name, database_role));
+
+-- The archive trigger takes no arguments any more (it reads the catalog); the old ones are
+-- ignored, so a table whose owner is not running this keeps working until its next refresh.
+DO $$
+DECLARE
+    enabled regclass;
+BEGIN
+    FOR enabled IN SELECT relation FROM softview_internal.tables
+                   WHERE softview_internal.table_exists(relation) ORDER BY position LOOP
+        BEGIN
+            PERFORM softview_internal.install_archive(enabled);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'the archive trigger of % is re-created at its next softview.refresh', enabled;
+        END;
+    END LOOP;
+END
+$$;
+
+-- Who may call what, and the names every function resolves. The contract (README, "Roles and
+-- grants"): a role with privileges on its own tables and views, plus USAGE on schema softview,
+-- can do the whole lifecycle of those tables and nothing on others.
+
+-- Everyone reads the catalog (which tables are enabled, their settings): the views, triggers and
+-- functions of every role read it. Only the toolkit's functions write it, and SELECT lets a
+-- role take no lock on it but ACCESS SHARE, which nothing but DDL waits for.
+GRANT USAGE ON SCHEMA softview_internal TO PUBLIC;
+GRANT SELECT ON softview_internal.tables, softview_internal.settings TO PUBLIC;
+GRANT SELECT ON softview.enabled_tables TO PUBLIC;
+-- The archive: each role reads the rows the policy `readable` shows it; only the archive
+-- trigger writes it, as the toolkit's owner.
+GRANT SELECT ON softview.deleted_records TO PUBLIC;
+-- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+
+-- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
+-- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
+-- never runs in its place. event_payload is left out so that PostgreSQL can inline it into
+-- the triggers that call it (a function with SET is never inlined); it is parsed with their
+-- search_path, which is pinned.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
+          AND p.proconfig IS NULL
+          AND p.oid <> 'softview_internal.event_payload(text, jsonb, text)'::regprocedure
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;

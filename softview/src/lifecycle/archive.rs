@@ -27,6 +27,13 @@ pub struct ArchivedRow {
     pub reason: Option<String>,
     /// Rows deleted by one transaction (a parent and its cascade) share it.
     pub transaction_id: i64,
+    /// The database role the delete ran as, recorded by the database (`None` before toolkit
+    /// revision 4).
+    pub database_role: Option<String>,
+    /// The role the deleting session logged in as (`None` before toolkit revision 4).
+    pub session_role: Option<String>,
+    /// A purge removed the row (it was deleted longer ago than the purge's age).
+    pub purged: bool,
 }
 
 /// Archived rows, newest first, of one table (`places`, `app.tasks`) or all. A table that no
@@ -81,22 +88,22 @@ pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<
 
 /// Checks that archived row `archive_id` belongs to `table` (as Diesel names it, or any name
 /// `::regclass` reads) and still fits it, removes it from the archive and returns its JSON,
-/// for the caller to insert in the same transaction.
+/// for the caller to insert in the same transaction. The toolkit checks that the caller may
+/// read the entry and insert into its table (`softview_internal.take_archived`).
 pub fn take_archived(
     conn: &mut PgConnection,
     table: &str,
     archive_id: i64,
 ) -> Result<serde_json::Value> {
-    let archived: ArchivedRow = deleted_records::table
+    let archived_table: String = deleted_records::table
         .find(archive_id)
-        .select(ArchivedRow::as_select())
-        .for_update()
+        .select(deleted_records::table_name)
         .first(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("softview.deleted_records", &archive_id))?;
     let same_table: bool = diesel::select(
         diesel::dsl::sql::<Bool>("to_regclass(")
-            .bind::<Text, _>(&archived.table_name)
+            .bind::<Text, _>(&archived_table)
             .sql(") IS NOT DISTINCT FROM ")
             .bind::<Text, _>(table)
             .sql("::regclass"),
@@ -105,15 +112,16 @@ pub fn take_archived(
     if !same_table {
         return Err(Error::ArchiveMismatch {
             archive_id,
-            archived_table: archived.table_name,
+            archived_table,
             table: crate::lifecycle::display_name(table),
         });
     }
-    diesel::sql_query("SELECT softview_internal.check_archive_drift($1)")
-        .bind::<BigInt, _>(archive_id)
-        .execute(conn)?;
-    diesel::delete(deleted_records::table.find(archive_id)).execute(conn)?;
-    Ok(archived.row_data)
+    Ok(diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Jsonb>("(softview_internal.take_archived(")
+            .bind::<BigInt, _>(archive_id)
+            .sql(")).row_data"),
+    )
+    .get_result(conn)?)
 }
 
 /// Puts back every row one transaction deleted, parents before children; returns how many.

@@ -110,10 +110,17 @@ CREATE TABLE softview.deleted_records (
     archived_at timestamptz NOT NULL DEFAULT now(),
     actor text,
     reason text,
-    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    database_role text,
+    session_role text,
+    purged boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
+COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 -- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
 -- pruning at a fraction of a B-tree's cost on every archived row.
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
@@ -126,6 +133,57 @@ LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.actor', true),
 
 CREATE FUNCTION softview_internal.current_reason() RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('softview.reason', true), '') $$;
+
+-- Who is calling and what they may do. The functions that write the catalog, the archive or
+-- the generated trigger functions run as the toolkit's owner (SECURITY DEFINER) and check the
+-- caller's rights here; everything that reads or writes an application's table runs with the
+-- caller's own rights, so PostgreSQL's privileges and row-level security apply unchanged.
+
+-- The role the caller acts as: the session's SET ROLE, or the role it logged in as. Inside a
+-- SECURITY DEFINER function current_user is the function's owner, and so is useless for this.
+-- A call from another SECURITY DEFINER function counts as the session's role.
+CREATE FUNCTION softview_internal.caller() RETURNS name
+LANGUAGE sql STABLE AS $$
+    SELECT CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role')::name END
+$$;
+
+-- Refuses unless the caller owns `rel` or is a member of the role that does: what PostgreSQL
+-- asks of ALTER TABLE, and what softview asks of enable, disable and a table's settings.
+CREATE FUNCTION softview_internal.require_owner(rel regclass, action text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    owner_id oid := (SELECT relowner FROM pg_class WHERE oid = rel);
+BEGIN
+    IF NOT pg_has_role(softview_internal.caller(), owner_id, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied: only the owner of % may %', softview_internal.qualified_name(rel), action
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('%s is owned by %s; the caller is %s.', softview_internal.qualified_name(rel),
+                                  quote_ident(pg_get_userbyid(owner_id)), quote_ident(softview_internal.caller())),
+                  HINT = format('run it as %s, or as a member of that role', quote_ident(pg_get_userbyid(owner_id)));
+    END IF;
+END
+$$;
+
+-- Whether `reader` may see an archived row of `table_name` that `deleted_by` deleted: it may
+-- read the whole table (SELECT on the table, not on some of its columns), and where row-level
+-- security applies to it there, the row must be one it deleted itself (it could see it then;
+-- the policies cannot be asked about a row that is gone). Rows of dropped or renamed tables
+-- are left to the toolkit's owner, whom row-level security on the archive does not restrict.
+CREATE FUNCTION softview_internal.may_read_archived(reader name, table_name text, deleted_by text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT has_table_privilege(reader, c.oid, 'SELECT')
+           AND (NOT c.relrowsecurity
+                OR (pg_has_role(reader, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)
+                OR (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader)
+                OR deleted_by = reader)
+        FROM pg_class c
+        WHERE c.oid = to_regclass(table_name)), false)
+$$;
+
+ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON softview.deleted_records FOR SELECT
+    USING (softview_internal.may_read_archived(current_user, table_name, database_role));
 
 -- Names, keys and foreign keys of enabled tables, read from the system catalogs.
 
@@ -331,6 +389,99 @@ BEGIN
 END
 $$;
 
+-- The trigger function behind the view of `rel`, generated from the catalog (see
+-- view_trigger_source). It lives in softview_internal, where only the toolkit's owner creates
+-- objects, so this runs as that owner for the table's owner; the function itself runs with
+-- the rights of whoever writes through the view.
+CREATE FUNCTION softview_internal.install_write_function(rel regclass) RETURNS regprocedure
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    view_rel regclass := to_regclass(softview_internal.view_name(rel));
+    trigger_function text := softview_internal.trigger_function_name(rel);
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.require_owner(rel, 'refresh its view');
+    IF view_rel IS NULL OR NOT EXISTS (
+        SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+        WHERE r.ev_class = view_rel AND d.refclassid = 'pg_class'::regclass AND d.refobjid = rel)
+    THEN
+        RAISE EXCEPTION 'cannot enable %: % is not a view of it', softview_internal.qualified_name(rel),
+                        softview_internal.view_name(rel)
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql
+                    SET search_path = pg_catalog, pg_temp AS %L',
+        trigger_function, softview_internal.view_trigger_source(rel, view_rel));
+    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', trigger_function,
+        format('writes through %s (generated by softview; re-created with softview.refresh)', view_rel));
+    RETURN to_regprocedure(trigger_function || '()');
+END
+$$;
+
+-- Drops a generated trigger function that no trigger uses any more (its view was dropped, or
+-- the table got a new oid).
+CREATE FUNCTION softview_internal.drop_write_function(generated regprocedure) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE oid = generated
+                 AND pronamespace = 'softview_internal'::regnamespace AND proname LIKE 'write\_%')
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgfoid = generated) THEN
+        EXECUTE format('DROP FUNCTION %s', generated);
+    END IF;
+END
+$$;
+
+-- Keeps the grants on the view of `rel`, which is about to be dropped, for the next refresh.
+-- They are read from the view itself: nobody can plant grants for refresh to make.
+CREATE FUNCTION softview_internal.save_view_grants(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'drop its view');
+    UPDATE softview_internal.tables
+    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = to_regclass(softview_internal.view_name(rel)))
+    WHERE relation = rel;
+END
+$$;
+
+-- The grants save_view_grants kept for the view of `rel`, forgotten once taken.
+CREATE FUNCTION softview_internal.take_view_grants(rel regclass) RETURNS aclitem[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    saved aclitem[];
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'refresh its view');
+    SELECT saved_view_acl INTO saved FROM softview_internal.tables WHERE relation = rel FOR UPDATE;
+    IF saved IS NOT NULL THEN
+        UPDATE softview_internal.tables SET saved_view_acl = NULL WHERE relation = rel;
+    END IF;
+    RETURN saved;
+END
+$$;
+
+-- Puts `rel` into the catalog (soft-deletable when it has deleted_at), or updates that.
+CREATE FUNCTION softview_internal.register_table(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.check_enableable(rel);
+    PERFORM softview_internal.require_owner(rel, 'enable it');
+    INSERT INTO softview_internal.tables AS t (relation, soft_deletable, position)
+    VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped),
+            (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
+    ON CONFLICT (relation) DO UPDATE SET soft_deletable = excluded.soft_deletable
+    WHERE t.soft_deletable IS DISTINCT FROM excluded.soft_deletable;
+END
+$$;
+
+-- Takes `rel` out of the catalog (softview.disable, after its view and triggers are gone).
+CREATE FUNCTION softview_internal.unregister_table(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_owner(rel, 'disable it');
+    DELETE FROM softview_internal.tables WHERE relation = rel;
+END
+$$;
+
 -- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
 -- any grants saved by drop_views.
 CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
@@ -359,10 +510,7 @@ BEGIN
 
     -- DELETE through the view soft-deletes (or, for a dependent without deleted_at, removes).
     previous_function := softview_internal.current_trigger_function(view_name::regclass);
-    EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %L',
-        trigger_function, softview_internal.view_trigger_source(rel, view_name::regclass));
-    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', trigger_function,
-        format('writes through %s (generated by softview; re-created with softview.refresh)', view_name));
+    PERFORM softview_internal.install_write_function(rel);
     EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
                     FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
 
@@ -371,8 +519,17 @@ BEGIN
     FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
                JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
     LOOP
-        PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
-            '_live_keys', 'the views of the tables referencing it look up live keys');
+        BEGIN
+            PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
+                '_live_keys', 'the views of the tables referencing it look up live keys');
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- The parent belongs to another role: its owner creates the index, or does without.
+            RAISE NOTICE 'the view of % would probe % faster with an index on its live keys, which only its owner can create',
+                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.parent)
+                USING HINT = format('CREATE INDEX ON %s (%s) WHERE deleted_at IS NULL',
+                                    softview_internal.qualified_name(col.parent),
+                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+        END;
     END LOOP;
 
     -- An insert through a link's view first asks whether a deleted link with the same parents
@@ -409,10 +566,10 @@ BEGIN
     -- The function the view used before, when its name changed (a table restored from a dump
     -- has a new oid): nothing else calls it.
     IF previous_function IS NOT NULL AND previous_function <> to_regprocedure(trigger_function || '()') THEN
-        EXECUTE format('DROP FUNCTION %s', previous_function);
+        PERFORM softview_internal.drop_write_function(previous_function);
     END IF;
 
-    SELECT saved_view_acl INTO saved FROM softview_internal.tables WHERE relation = rel;
+    saved := softview_internal.take_view_grants(rel);
     FOR grant_row IN
         SELECT a.grantee, a.privilege_type, a.is_grantable
         FROM aclexplode(saved) AS a
@@ -423,7 +580,6 @@ BEGIN
                  ELSE quote_ident(pg_get_userbyid(grant_row.grantee)) END,
             CASE WHEN grant_row.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
-    UPDATE softview_internal.tables SET saved_view_acl = NULL WHERE relation = rel;
     RETURN view_name::regclass;
 END
 $$;
@@ -439,7 +595,7 @@ $$;
 -- row of the catalog. Enable, disable and refresh_all call it; until then the purge and the
 -- listings skip such rows. Returns how many it forgot, with a WARNING for each.
 CREATE FUNCTION softview.forget_dropped_tables() RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     gone oid;
     forgotten bigint := 0;
@@ -462,7 +618,7 @@ $$;
 -- enable order: taking the tables in that order, a table's references to tables already taken
 -- are kept, and so are their references to it unless that would close a cycle.
 CREATE FUNCTION softview_internal.sort_tables() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     -- Foreign keys between two different enabled tables, as parallel arrays.
     fk_children regclass[];
@@ -530,6 +686,7 @@ BEGIN
         RAISE EXCEPTION 'cannot enable %: it is not a table', rel
             USING ERRCODE = 'wrong_object_type', DETAIL = softview_internal.why_not_enabled(rel);
     END IF;
+    PERFORM softview_internal.require_owner(rel, 'enable it');
     IF cardinality(softview_internal.primary_key(rel)) = 0 THEN
         RAISE EXCEPTION 'cannot enable %: it has no primary key', rel
             USING ERRCODE = 'invalid_table_definition',
@@ -592,9 +749,7 @@ BEGIN
         RAISE EXCEPTION 'cannot enable %: column deleted_at is %, not timestamptz', rel, deleted_at_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    INSERT INTO softview_internal.tables (relation, soft_deletable, position)
-    VALUES (rel, true, (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
-    ON CONFLICT (relation) DO UPDATE SET soft_deletable = true;
+    PERFORM softview_internal.register_table(rel);
     PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
         'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
     RETURN softview_internal.install_enabled(rel);
@@ -612,11 +767,9 @@ BEGIN
             USING ERRCODE = 'invalid_table_definition',
                   HINT = 'enable its parents first, or add deleted_at and use softview.enable';
     END IF;
-    INSERT INTO softview_internal.tables (relation, soft_deletable, position)
-    VALUES (rel, EXISTS (SELECT 1 FROM pg_attribute
-                         WHERE attrelid = rel AND attname = 'deleted_at' AND NOT attisdropped),
-            (SELECT coalesce(max(position), 0) + 1 FROM softview_internal.tables))
-    ON CONFLICT (relation) DO NOTHING;
+    IF NOT EXISTS (SELECT 1 FROM softview_internal.tables WHERE relation = rel) THEN
+        PERFORM softview_internal.register_table(rel);
+    END IF;
     RETURN softview_internal.install_enabled(rel);
 END
 $$;
@@ -670,15 +823,12 @@ BEGIN
     END IF;
     FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
         IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
-            UPDATE softview_internal.tables
-            SET saved_view_acl = (SELECT relacl FROM pg_class
-                                  WHERE oid = to_regclass(softview_internal.view_name(member)))
-            WHERE relation = member;
+            PERFORM softview_internal.save_view_grants(member);
             trigger_function := softview_internal.current_trigger_function(
                 to_regclass(softview_internal.view_name(member)));
             EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
             IF trigger_function IS NOT NULL THEN
-                EXECUTE format('DROP FUNCTION %s', trigger_function);
+                PERFORM softview_internal.drop_write_function(trigger_function);
             END IF;
         END IF;
     END LOOP;
@@ -742,6 +892,8 @@ DECLARE
     member regclass;
 BEGIN
     PERFORM softview.forget_dropped_tables();
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.require_owner(rel, 'disable it');
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
     IF dependents IS NOT NULL THEN
@@ -762,7 +914,7 @@ BEGIN
     LOOP
         EXECUTE format('DROP INDEX %s', created);
     END LOOP;
-    DELETE FROM softview_internal.tables WHERE relation = rel;
+    PERFORM softview_internal.unregister_table(rel);
 END
 $$;
 
@@ -997,29 +1149,53 @@ LANGUAGE sql AS $$
 $$;
 
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
--- static SQL so that its plan is cached. Arguments: the table's qualified name, its key
--- columns, and whether an actor is required (install_archive keeps them current).
+-- static SQL so that its plan is cached. It runs as the toolkit's owner, the only role that
+-- writes the archive, so it trusts no argument: the table it archives for, its name and key
+-- come from the catalog by the table the trigger fired on (a partition stands for its enabled
+-- partitioned table). It records the roles of the deleting session beside its actor. A row
+-- counts as purged when softview.purge_batch set softview.purge_age and the row had been
+-- deleted for longer than that: a DELETE of live rows is never reported as a purge.
 CREATE FUNCTION softview_internal.archive_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    enabled record;
+    table_name text;
+    key_columns text[];
     actor text := softview_internal.current_actor();
+    deleting_role text := softview_internal.caller();
+    purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
-    IF actor IS NULL AND TG_ARGV[2]::boolean AND EXISTS (SELECT 1 FROM gone) THEN
-        RAISE EXCEPTION 'actor required: %', TG_ARGV[0]
+    SELECT t.relation, t.require_actor INTO enabled
+    FROM softview_internal.tables t
+    WHERE t.relation IN (TG_RELID, pg_partition_root(TG_RELID))
+    ORDER BY t.relation = TG_RELID DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cannot archive deletes from %: softview did not enable it', TG_RELID::regclass
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
+    END IF;
+    table_name := softview_internal.qualified_name(enabled.relation);
+    key_columns := softview_internal.primary_key(enabled.relation);
+    IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
+        RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
                   DETAIL = 'Hard deletes from this table need softview.actor.',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
-    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason)
-    SELECT TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-           r, actor, softview_internal.current_reason()
+    INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
+                                          database_role, session_role, purged)
+    SELECT table_name,
+           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+           r, actor, softview_internal.current_reason(), deleting_role, session_user,
+           CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
+                ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
     PERFORM pg_notify('softview', softview_internal.event_payload(
-                TG_ARGV[0],
-                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(TG_ARGV[1]::text[]) AS k),
-                CASE WHEN current_setting('softview.operation', true) = 'purge'
+                table_name,
+                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+                CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                      THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
     RETURN NULL;
@@ -1071,10 +1247,8 @@ BEGIN
             softview_internal.qualified_name(target), softview_internal.qualified_name(target));
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_archive AFTER DELETE ON %s
                         REFERENCING OLD TABLE AS gone
-                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted(%L, %L, %L)',
-            softview_internal.qualified_name(target), softview_internal.qualified_name(rel),
-            softview_internal.primary_key(rel)::text,
-            (SELECT require_actor FROM softview_internal.tables WHERE relation = rel));
+                        FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted()',
+            softview_internal.qualified_name(target));
     END LOOP;
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
@@ -1086,16 +1260,17 @@ BEGIN
 END
 $$;
 
+-- Whether hard deletes of `rel` need softview.actor; the archive trigger reads it each time.
 CREATE FUNCTION softview.require_actor(rel regclass, required boolean DEFAULT true) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF required IS NULL THEN
         RAISE EXCEPTION 'invalid setting: require_actor takes true or false, not NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
     PERFORM softview_internal.require_enabled(rel);
-    PERFORM softview_internal.install_archive(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
+    UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
 END
 $$;
 
@@ -1171,36 +1346,77 @@ BEGIN
 END
 $$;
 
+-- Removes archived row `archive_id` from the archive for a restore, and returns its table and
+-- row for the caller to insert, with its own rights, in the same transaction. The caller must
+-- be able to read the entry (see may_read_archived) and to insert into its table, which must
+-- still be enabled and fit the row: the archive only ever goes back where it came from.
+CREATE FUNCTION softview_internal.take_archived(archive_id bigint, OUT rel regclass, OUT row_data jsonb)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    archived softview.deleted_records;
+BEGIN
+    SELECT * INTO archived FROM softview.deleted_records d WHERE d.id = archive_id FOR UPDATE;
+    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_name,
+                                                            archived.database_role) THEN
+        RAISE EXCEPTION 'row not found: softview.deleted_records'
+            USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
+    END IF;
+    rel := to_regclass(archived.table_name);
+    PERFORM softview_internal.require_enabled(rel);
+    IF NOT has_table_privilege(softview_internal.caller(), rel, 'INSERT') THEN
+        RAISE EXCEPTION 'permission denied: restoring into % needs INSERT on it', archived.table_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Archived row %s; the caller is %s.', archive_id, quote_ident(softview_internal.caller()));
+    END IF;
+    PERFORM softview_internal.check_archive_drift(archive_id);
+    DELETE FROM softview.deleted_records d WHERE d.id = archive_id;
+    row_data := archived.row_data;
+END
+$$;
+
 -- Puts an archived row back into its table and removes it from the archive; returns the row.
 CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    archived softview.deleted_records;
-    rel regclass;
+    taken record;
     columns text;
 BEGIN
-    PERFORM softview_internal.check_archive_drift(archive_id);
-    SELECT * INTO archived FROM softview.deleted_records WHERE id = archive_id FOR UPDATE;
-    rel := archived.table_name::regclass;
+    taken := softview_internal.take_archived(archive_id);
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
-    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-      AND archived.row_data ? attname;
+    WHERE attrelid = taken.rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+      AND taken.row_data ? attname;
     EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
-                   softview_internal.qualified_name(rel), columns, columns, softview_internal.qualified_name(rel))
-    USING archived.row_data;
-    DELETE FROM softview.deleted_records WHERE id = archive_id;
-    RETURN archived.row_data;
+                   softview_internal.qualified_name(taken.rel), columns, columns,
+                   softview_internal.qualified_name(taken.rel))
+    USING taken.row_data;
+    RETURN taken.row_data;
 END
 $$;
 
--- Restores every row one transaction deleted, parents before children; returns how many.
+-- How many rows transaction `deleting_transaction` archived that the caller may not read.
+CREATE FUNCTION softview_internal.unreadable_in_transaction(deleting_transaction bigint) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM softview.deleted_records d
+    WHERE d.transaction_id = deleting_transaction
+      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_name, d.database_role)
+$$;
+
+-- Restores every row one transaction deleted, parents before children; returns how many. A
+-- transaction that also deleted rows the caller may not read is restored by nobody but a role
+-- that may read them all: half of it would not be the undo of anything.
 CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     archived record;
     restored bigint := 0;
+    unreadable bigint := softview_internal.unreadable_in_transaction(deleting_transaction);
 BEGIN
+    IF unreadable > 0 THEN
+        RAISE EXCEPTION 'permission denied: transaction % archived % row(s) the caller may not read', deleting_transaction, unreadable
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'a role that may read every table the transaction deleted from restores it';
+    END IF;
     FOR archived IN
         SELECT d.id
         FROM softview.deleted_records d
@@ -1220,6 +1436,7 @@ BEGIN
 END
 $$;
 
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
 CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -1485,9 +1702,10 @@ $$;
 
 -- Sets how long deleted rows of `rel` wait before a purge; NULL returns it to the default.
 CREATE FUNCTION softview.set_grace_period(rel regclass, grace interval) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
     IF grace IS NOT NULL THEN
         PERFORM softview_internal.checked_age('grace period', grace);
     END IF;
@@ -1495,6 +1713,7 @@ BEGIN
 END
 $$;
 
+-- Only the toolkit's owner may call it (EXECUTE is not granted): it is every table's setting.
 CREATE FUNCTION softview.set_default_grace_period(grace interval) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -1549,7 +1768,8 @@ $$;
 -- Hard-deletes (and so archives) up to `batch_size` purgeable rows of `rel`, oldest first,
 -- skipping rows another transaction holds (a restore, another purge). Returns how many.
 -- Run each batch in a transaction of its own. The purge's actor and reason label only its own
--- deletes: the caller's settings are back when it returns.
+-- deletes: the caller's settings are back when it returns. It deletes with the caller's
+-- rights; softview.purge_age tells the archive trigger which deleted rows count as purged.
 CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -1565,14 +1785,14 @@ BEGIN
     PERFORM set_config('softview.actor', coalesce(softview_internal.current_actor(), 'softview purge'), true);
     PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
         format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
-    PERFORM set_config('softview.operation', 'purge', true);
+    PERFORM set_config('softview.purge_age', coalesce(older_than, softview.grace_period(rel))::text, true);
     -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
     EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
         softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
     GET DIAGNOSTICS purged = ROW_COUNT;
     PERFORM set_config('softview.actor', coalesce(previous_actor, ''), true);
     PERFORM set_config('softview.reason', coalesce(previous_reason, ''), true);
-    PERFORM set_config('softview.operation', '', true);
+    PERFORM set_config('softview.purge_age', '', true);
     RETURN purged;
 END
 $$;
@@ -1701,5 +1921,41 @@ BEGIN
     FROM foreign_keys f
     WHERE NOT f.served
     ORDER BY 1 NULLS LAST, 2;
+END
+$$;
+
+-- Who may call what, and the names every function resolves. The contract (README, "Roles and
+-- grants"): a role with privileges on its own tables and views, plus USAGE on schema softview,
+-- can do the whole lifecycle of those tables and nothing on others.
+
+-- Everyone reads the catalog (which tables are enabled, their settings): the views, triggers and
+-- functions of every role read it. Only the toolkit's functions write it, and SELECT lets a
+-- role take no lock on it but ACCESS SHARE, which nothing but DDL waits for.
+GRANT USAGE ON SCHEMA softview_internal TO PUBLIC;
+GRANT SELECT ON softview_internal.tables, softview_internal.settings TO PUBLIC;
+GRANT SELECT ON softview.enabled_tables TO PUBLIC;
+-- The archive: each role reads the rows the policy `readable` shows it; only the archive
+-- trigger writes it, as the toolkit's owner.
+GRANT SELECT ON softview.deleted_records TO PUBLIC;
+-- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+
+-- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
+-- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
+-- never runs in its place. event_payload is left out so that PostgreSQL can inline it into
+-- the triggers that call it (a function with SET is never inlined); it is parsed with their
+-- search_path, which is pinned.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
+          AND p.proconfig IS NULL
+          AND p.oid <> 'softview_internal.event_payload(text, jsonb, text)'::regprocedure
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
 END
 $$;

@@ -1,0 +1,50 @@
+-- Who is calling and what they may do. The functions that write the catalog, the archive or
+-- the generated trigger functions run as the toolkit's owner (SECURITY DEFINER) and check the
+-- caller's rights here; everything that reads or writes an application's table runs with the
+-- caller's own rights, so PostgreSQL's privileges and row-level security apply unchanged.
+
+-- The role the caller acts as: the session's SET ROLE, or the role it logged in as. Inside a
+-- SECURITY DEFINER function current_user is the function's owner, and so is useless for this.
+-- A call from another SECURITY DEFINER function counts as the session's role.
+CREATE FUNCTION softview_internal.caller() RETURNS name
+LANGUAGE sql STABLE AS $$
+    SELECT CASE current_setting('role') WHEN 'none' THEN session_user ELSE current_setting('role')::name END
+$$;
+
+-- Refuses unless the caller owns `rel` or is a member of the role that does: what PostgreSQL
+-- asks of ALTER TABLE, and what softview asks of enable, disable and a table's settings.
+CREATE FUNCTION softview_internal.require_owner(rel regclass, action text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    owner_id oid := (SELECT relowner FROM pg_class WHERE oid = rel);
+BEGIN
+    IF NOT pg_has_role(softview_internal.caller(), owner_id, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied: only the owner of % may %', softview_internal.qualified_name(rel), action
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('%s is owned by %s; the caller is %s.', softview_internal.qualified_name(rel),
+                                  quote_ident(pg_get_userbyid(owner_id)), quote_ident(softview_internal.caller())),
+                  HINT = format('run it as %s, or as a member of that role', quote_ident(pg_get_userbyid(owner_id)));
+    END IF;
+END
+$$;
+
+-- Whether `reader` may see an archived row of `table_name` that `deleted_by` deleted: it may
+-- read the whole table (SELECT on the table, not on some of its columns), and where row-level
+-- security applies to it there, the row must be one it deleted itself (it could see it then;
+-- the policies cannot be asked about a row that is gone). Rows of dropped or renamed tables
+-- are left to the toolkit's owner, whom row-level security on the archive does not restrict.
+CREATE FUNCTION softview_internal.may_read_archived(reader name, table_name text, deleted_by text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT has_table_privilege(reader, c.oid, 'SELECT')
+           AND (NOT c.relrowsecurity
+                OR (pg_has_role(reader, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)
+                OR (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader)
+                OR deleted_by = reader)
+        FROM pg_class c
+        WHERE c.oid = to_regclass(table_name)), false)
+$$;
+
+ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON softview.deleted_records FOR SELECT
+    USING (softview_internal.may_read_archived(current_user, table_name, database_role));

@@ -1,0 +1,35 @@
+-- Who may call what, and the names every function resolves. The contract (README, "Roles and
+-- grants"): a role with privileges on its own tables and views, plus USAGE on schema softview,
+-- can do the whole lifecycle of those tables and nothing on others.
+
+-- Everyone reads the catalog (which tables are enabled, their settings): the views, triggers and
+-- functions of every role read it. Only the toolkit's functions write it, and SELECT lets a
+-- role take no lock on it but ACCESS SHARE, which nothing but DDL waits for.
+GRANT USAGE ON SCHEMA softview_internal TO PUBLIC;
+GRANT SELECT ON softview_internal.tables, softview_internal.settings TO PUBLIC;
+GRANT SELECT ON softview.enabled_tables TO PUBLIC;
+-- The archive: each role reads the rows the policy `readable` shows it; only the archive
+-- trigger writes it, as the toolkit's owner.
+GRANT SELECT ON softview.deleted_records TO PUBLIC;
+-- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+
+-- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
+-- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
+-- never runs in its place. event_payload is left out so that PostgreSQL can inline it into
+-- the triggers that call it (a function with SET is never inlined); it is parsed with their
+-- search_path, which is pinned.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
+          AND p.proconfig IS NULL
+          AND p.oid <> 'softview_internal.event_payload(text, jsonb, text)'::regprocedure
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
