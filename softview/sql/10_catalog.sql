@@ -36,12 +36,14 @@ CREATE TABLE softview.deleted_records (
     actor text,
     reason text,
     transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    table_oid oid,
     database_role text,
     session_role text,
     purged boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+COMMENT ON COLUMN softview.deleted_records.table_oid IS 'the table the row was deleted from, which the toolkit finds it by; table_name is for people';
 COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
 COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';

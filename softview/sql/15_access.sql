@@ -28,12 +28,13 @@ BEGIN
 END
 $$;
 
--- Whether `reader` may see an archived row of `table_name` that `deleted_by` deleted: it may
+-- Whether `reader` may see an archived row of table `table_oid` that `deleted_by` deleted: it may
 -- read the whole table (SELECT on the table, not on some of its columns), and where row-level
 -- security applies to it there, the row must be one it deleted itself (it could see it then;
--- the policies cannot be asked about a row that is gone). Rows of dropped or renamed tables
--- are left to the toolkit's owner, whom row-level security on the archive does not restrict.
-CREATE FUNCTION softview_internal.may_read_archived(reader name, table_name text, deleted_by text) RETURNS boolean
+-- the policies cannot be asked about a row that is gone). Rows of dropped tables are left to the
+-- toolkit's owner, whom row-level security on the archive does not restrict. It looks the
+-- table up by OID: a name would need USAGE on its schema just to be read.
+CREATE FUNCTION softview_internal.may_read_archived(reader name, table_oid oid, deleted_by text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((
         SELECT has_table_privilege(reader, c.oid, 'SELECT')
@@ -42,9 +43,9 @@ LANGUAGE sql STABLE AS $$
                 OR (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader)
                 OR deleted_by = reader)
         FROM pg_class c
-        WHERE c.oid = to_regclass(table_name)), false)
+        WHERE c.oid = table_oid AND c.relkind IN ('r', 'p')), false)
 $$;
 
 ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON softview.deleted_records FOR SELECT
-    USING (softview_internal.may_read_archived(current_user, table_name, database_role));
+    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));

@@ -28,6 +28,15 @@ LANGUAGE sql STABLE STRICT AS $$
     WHERE c.oid = rel
 $$;
 
+-- The view softview names for `rel`, if a relation of that name exists, found in the catalogs:
+-- to_regclass would need USAGE on the schema, which the toolkit's owner may not have.
+CREATE FUNCTION softview_internal.view_of(rel regclass) RETURNS regclass
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT v.oid::regclass
+    FROM pg_class c JOIN pg_class v ON v.relnamespace = c.relnamespace AND v.relname = 'active_' || c.relname
+    WHERE c.oid = rel
+$$;
+
 -- `base || suffix` when that fits PostgreSQL's 63-byte names; otherwise `base` cut short,
 -- then a hash of the whole of it, then `suffix`, so that two long names sharing a prefix never
 -- get the same name (PostgreSQL would cut both to one, with only a NOTICE).

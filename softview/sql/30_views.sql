@@ -37,7 +37,7 @@ $$;
 CREATE FUNCTION softview_internal.install_write_function(rel regclass) RETURNS regprocedure
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    view_rel regclass := to_regclass(softview_internal.view_name(rel));
+    view_rel regclass := softview_internal.view_of(rel);
     trigger_function text := softview_internal.trigger_function_name(rel);
 BEGIN
     PERFORM softview_internal.require_enabled(rel);
@@ -79,7 +79,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM softview_internal.require_owner(rel, 'drop its view');
     UPDATE softview_internal.tables
-    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = to_regclass(softview_internal.view_name(rel)))
+    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = softview_internal.view_of(rel))
     WHERE relation = rel;
 END
 $$;
@@ -136,7 +136,7 @@ DECLARE
     col record;
     grant_row record;
 BEGIN
-    IF to_regclass(view_name) IS NOT NULL AND NOT softview_internal.is_view_of(to_regclass(view_name), rel) THEN
+    IF softview_internal.view_of(rel) IS NOT NULL AND NOT softview_internal.is_view_of(softview_internal.view_of(rel), rel) THEN
         RAISE EXCEPTION 'cannot enable %: % already exists and is not its softview view',
                         softview_internal.qualified_name(rel), view_name
             USING ERRCODE = 'duplicate_table',
@@ -448,8 +448,8 @@ DECLARE
 BEGIN
     PERFORM softview_internal.require_enabled(rel);
     family := array(SELECT softview_internal.with_dependents(rel));
-    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
-                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    views := array(SELECT softview_internal.view_of(f)::oid FROM unnest(family) AS f
+                   WHERE softview_internal.view_of(f) IS NOT NULL);
     SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
     FROM pg_depend d
     JOIN pg_rewrite r ON r.oid = d.objid
@@ -463,10 +463,10 @@ BEGIN
                   HINT = 'drop those views first and create them again after softview.refresh';
     END IF;
     FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
-        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+        IF softview_internal.view_of(member) IS NOT NULL THEN
             PERFORM softview_internal.save_view_grants(member);
             trigger_function := softview_internal.current_trigger_function(
-                to_regclass(softview_internal.view_name(member)));
+                softview_internal.view_of(member));
             EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
             IF trigger_function IS NOT NULL THEN
                 PERFORM softview_internal.drop_write_function(trigger_function);

@@ -47,10 +47,10 @@ BEGIN
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
     INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
-                                          database_role, session_role, purged)
+                                          table_oid, database_role, session_role, purged)
     SELECT table_name,
            (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
-           r, actor, softview_internal.current_reason(), deleting_role, session_user,
+           r, actor, softview_internal.current_reason(), enabled.relation, deleting_role, session_user,
            CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
                 ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
@@ -151,7 +151,9 @@ BEGIN
         RAISE EXCEPTION 'row not found: softview.deleted_records'
             USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
     END IF;
-    rel := to_regclass(archived.table_name);
+    IF softview_internal.table_exists(archived.table_oid) THEN
+        rel := archived.table_oid;
+    END IF;
     IF rel IS NULL THEN
         column_name := NULL;
         problem := format('table %s no longer exists', archived.table_name);
@@ -212,26 +214,30 @@ $$;
 -- Removes archived row `archive_id` from the archive for a restore, and returns its table and
 -- row for the caller to insert, with its own rights, in the same transaction. The caller must
 -- be able to read the entry (see may_read_archived) and to insert into its table, which must
--- still be enabled and fit the row: the archive only ever goes back where it came from.
+-- still be enabled: the archive only ever goes back where it came from. The caller checks
+-- that the row still fits (check_archive_drift), with its own USAGE on the table's schema.
 CREATE FUNCTION softview_internal.take_archived(archive_id bigint, OUT rel regclass, OUT row_data jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     archived softview.deleted_records;
 BEGIN
     SELECT * INTO archived FROM softview.deleted_records d WHERE d.id = archive_id FOR UPDATE;
-    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_name,
+    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_oid,
                                                             archived.database_role) THEN
         RAISE EXCEPTION 'row not found: softview.deleted_records'
             USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
     END IF;
-    rel := to_regclass(archived.table_name);
+    IF NOT softview_internal.table_exists(archived.table_oid) THEN
+        RAISE EXCEPTION 'archived row no longer fits its table: %', archived.table_name
+            USING ERRCODE = 'SV003', DETAIL = format('Archived row %s: table %s no longer exists', archive_id, archived.table_name);
+    END IF;
+    rel := archived.table_oid;
     PERFORM softview_internal.require_enabled(rel);
     IF NOT has_table_privilege(softview_internal.caller(), rel, 'INSERT') THEN
         RAISE EXCEPTION 'permission denied: restoring into % needs INSERT on it', archived.table_name
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = format('Archived row %s; the caller is %s.', archive_id, quote_ident(softview_internal.caller()));
     END IF;
-    PERFORM softview_internal.check_archive_drift(archive_id);
     DELETE FROM softview.deleted_records d WHERE d.id = archive_id;
     row_data := archived.row_data;
 END
@@ -244,6 +250,7 @@ DECLARE
     taken record;
     columns text;
 BEGIN
+    PERFORM softview_internal.check_archive_drift(archive_id);
     taken := softview_internal.take_archived(archive_id);
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
@@ -262,7 +269,7 @@ CREATE FUNCTION softview_internal.unreadable_in_transaction(deleting_transaction
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) FROM softview.deleted_records d
     WHERE d.transaction_id = deleting_transaction
-      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_name, d.database_role)
+      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_oid, d.database_role)
 $$;
 
 -- Restores every row one transaction deleted, parents before children; returns how many. A
@@ -283,7 +290,7 @@ BEGIN
     FOR archived IN
         SELECT d.id
         FROM softview.deleted_records d
-        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        LEFT JOIN softview_internal.tables t ON t.relation = d.table_oid
         WHERE d.transaction_id = deleting_transaction
         ORDER BY t.position NULLS LAST, d.id
     LOOP

@@ -42,7 +42,7 @@ LANGUAGE sql STABLE STRICT AS $$
     FROM pg_class c
     LEFT JOIN LATERAL (SELECT t.relation FROM softview_internal.tables t
                        WHERE softview_internal.table_exists(t.relation)
-                         AND to_regclass(softview_internal.view_name(t.relation)) = rel) AS made_for ON true
+                         AND softview_internal.view_of(t.relation) = rel) AS made_for ON true
     WHERE c.oid = rel
 $$;
 

@@ -11,6 +11,7 @@ pub mod softview {
             actor -> Nullable<Text>,
             reason -> Nullable<Text>,
             transaction_id -> Int8,
+            table_oid -> Nullable<Oid>,
             database_role -> Nullable<Text>,
             session_role -> Nullable<Text>,
             purged -> Bool,

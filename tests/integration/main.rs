@@ -20,6 +20,7 @@ mod purge;
 mod races;
 mod real_world;
 mod refresh;
+mod roles;
 mod toolkit;
 mod tour;
 mod views;

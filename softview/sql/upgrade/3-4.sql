@@ -25,11 +25,17 @@ $$;
 CREATE OR REPLACE FUNCTION softview.version() RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;
 
--- Rows archived before this revision have no recorded roles, and count as not purged.
+-- Rows archived before this revision have no recorded roles, and count as not purged; their
+-- table's OID is looked up by name, in the catalogs (to_regclass would need USAGE on schemas).
 ALTER TABLE softview.deleted_records
+    ADD COLUMN table_oid oid,
     ADD COLUMN database_role text,
     ADD COLUMN session_role text,
     ADD COLUMN purged boolean NOT NULL DEFAULT false;
+UPDATE softview.deleted_records d SET table_oid = c.oid
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND format('%I.%I', n.nspname, c.relname) = d.table_name;
+COMMENT ON COLUMN softview.deleted_records.table_oid IS 'the table the row was deleted from, which the toolkit finds it by; table_name is for people';
 COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
 COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
@@ -72,12 +78,13 @@ END
 $$;
 
 
--- Whether `reader` may see an archived row of `table_name` that `deleted_by` deleted: it may
+-- Whether `reader` may see an archived row of table `table_oid` that `deleted_by` deleted: it may
 -- read the whole table (SELECT on the table, not on some of its columns), and where row-level
 -- security applies to it there, the row must be one it deleted itself (it could see it then;
--- the policies cannot be asked about a row that is gone). Rows of dropped or renamed tables
--- are left to the toolkit's owner, whom row-level security on the archive does not restrict.
-CREATE OR REPLACE FUNCTION softview_internal.may_read_archived(reader name, table_name text, deleted_by text) RETURNS boolean
+-- the policies cannot be asked about a row that is gone). Rows of dropped tables are left to the
+-- toolkit's owner, whom row-level security on the archive does not restrict. It looks the
+-- table up by OID: a name would need USAGE on its schema just to be read.
+CREATE OR REPLACE FUNCTION softview_internal.may_read_archived(reader name, table_oid oid, deleted_by text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT coalesce((
         SELECT has_table_privilege(reader, c.oid, 'SELECT')
@@ -86,7 +93,7 @@ LANGUAGE sql STABLE AS $$
                 OR (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader)
                 OR deleted_by = reader)
         FROM pg_class c
-        WHERE c.oid = to_regclass(table_name)), false)
+        WHERE c.oid = table_oid AND c.relkind IN ('r', 'p')), false)
 $$;
 
 
@@ -117,6 +124,16 @@ CREATE OR REPLACE FUNCTION softview_internal.view_name(rel regclass) RETURNS tex
 LANGUAGE sql STABLE STRICT AS $$
     SELECT format('%I.%I', n.nspname, 'active_' || c.relname)
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = rel
+$$;
+
+
+-- The view softview names for `rel`, if a relation of that name exists, found in the catalogs:
+-- to_regclass would need USAGE on the schema, which the toolkit's owner may not have.
+CREATE OR REPLACE FUNCTION softview_internal.view_of(rel regclass) RETURNS regclass
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT v.oid::regclass
+    FROM pg_class c JOIN pg_class v ON v.relnamespace = c.relnamespace AND v.relname = 'active_' || c.relname
     WHERE c.oid = rel
 $$;
 
@@ -310,7 +327,7 @@ $$;
 CREATE OR REPLACE FUNCTION softview_internal.install_write_function(rel regclass) RETURNS regprocedure
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    view_rel regclass := to_regclass(softview_internal.view_name(rel));
+    view_rel regclass := softview_internal.view_of(rel);
     trigger_function text := softview_internal.trigger_function_name(rel);
 BEGIN
     PERFORM softview_internal.require_enabled(rel);
@@ -354,7 +371,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM softview_internal.require_owner(rel, 'drop its view');
     UPDATE softview_internal.tables
-    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = to_regclass(softview_internal.view_name(rel)))
+    SET saved_view_acl = (SELECT relacl FROM pg_class WHERE oid = softview_internal.view_of(rel))
     WHERE relation = rel;
 END
 $$;
@@ -415,7 +432,7 @@ DECLARE
     col record;
     grant_row record;
 BEGIN
-    IF to_regclass(view_name) IS NOT NULL AND NOT softview_internal.is_view_of(to_regclass(view_name), rel) THEN
+    IF softview_internal.view_of(rel) IS NOT NULL AND NOT softview_internal.is_view_of(softview_internal.view_of(rel), rel) THEN
         RAISE EXCEPTION 'cannot enable %: % already exists and is not its softview view',
                         softview_internal.qualified_name(rel), view_name
             USING ERRCODE = 'duplicate_table',
@@ -737,8 +754,8 @@ DECLARE
 BEGIN
     PERFORM softview_internal.require_enabled(rel);
     family := array(SELECT softview_internal.with_dependents(rel));
-    views := array(SELECT to_regclass(softview_internal.view_name(f))::oid FROM unnest(family) AS f
-                   WHERE to_regclass(softview_internal.view_name(f)) IS NOT NULL);
+    views := array(SELECT softview_internal.view_of(f)::oid FROM unnest(family) AS f
+                   WHERE softview_internal.view_of(f) IS NOT NULL);
     SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO foreign_dependents
     FROM pg_depend d
     JOIN pg_rewrite r ON r.oid = d.objid
@@ -752,10 +769,10 @@ BEGIN
                   HINT = 'drop those views first and create them again after softview.refresh';
     END IF;
     FOR member IN SELECT f FROM unnest(family) WITH ORDINALITY AS u(f, n) ORDER BY n DESC LOOP
-        IF to_regclass(softview_internal.view_name(member)) IS NOT NULL THEN
+        IF softview_internal.view_of(member) IS NOT NULL THEN
             PERFORM softview_internal.save_view_grants(member);
             trigger_function := softview_internal.current_trigger_function(
-                to_regclass(softview_internal.view_name(member)));
+                softview_internal.view_of(member));
             EXECUTE format('DROP VIEW %s', softview_internal.view_name(member));
             IF trigger_function IS NOT NULL THEN
                 PERFORM softview_internal.drop_write_function(trigger_function);
@@ -1119,10 +1136,10 @@ BEGIN
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
     INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
-                                          database_role, session_role, purged)
+                                          table_oid, database_role, session_role, purged)
     SELECT table_name,
            (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
-           r, actor, softview_internal.current_reason(), deleting_role, session_user,
+           r, actor, softview_internal.current_reason(), enabled.relation, deleting_role, session_user,
            CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
                 ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
@@ -1228,7 +1245,9 @@ BEGIN
         RAISE EXCEPTION 'row not found: softview.deleted_records'
             USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
     END IF;
-    rel := to_regclass(archived.table_name);
+    IF softview_internal.table_exists(archived.table_oid) THEN
+        rel := archived.table_oid;
+    END IF;
     IF rel IS NULL THEN
         column_name := NULL;
         problem := format('table %s no longer exists', archived.table_name);
@@ -1291,26 +1310,30 @@ $$;
 -- Removes archived row `archive_id` from the archive for a restore, and returns its table and
 -- row for the caller to insert, with its own rights, in the same transaction. The caller must
 -- be able to read the entry (see may_read_archived) and to insert into its table, which must
--- still be enabled and fit the row: the archive only ever goes back where it came from.
+-- still be enabled: the archive only ever goes back where it came from. The caller checks
+-- that the row still fits (check_archive_drift), with its own USAGE on the table's schema.
 CREATE OR REPLACE FUNCTION softview_internal.take_archived(archive_id bigint, OUT rel regclass, OUT row_data jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     archived softview.deleted_records;
 BEGIN
     SELECT * INTO archived FROM softview.deleted_records d WHERE d.id = archive_id FOR UPDATE;
-    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_name,
+    IF NOT FOUND OR NOT softview_internal.may_read_archived(softview_internal.caller(), archived.table_oid,
                                                             archived.database_role) THEN
         RAISE EXCEPTION 'row not found: softview.deleted_records'
             USING ERRCODE = 'no_data_found', DETAIL = format('Key (id)=(%s).', archive_id);
     END IF;
-    rel := to_regclass(archived.table_name);
+    IF NOT softview_internal.table_exists(archived.table_oid) THEN
+        RAISE EXCEPTION 'archived row no longer fits its table: %', archived.table_name
+            USING ERRCODE = 'SV003', DETAIL = format('Archived row %s: table %s no longer exists', archive_id, archived.table_name);
+    END IF;
+    rel := archived.table_oid;
     PERFORM softview_internal.require_enabled(rel);
     IF NOT has_table_privilege(softview_internal.caller(), rel, 'INSERT') THEN
         RAISE EXCEPTION 'permission denied: restoring into % needs INSERT on it', archived.table_name
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = format('Archived row %s; the caller is %s.', archive_id, quote_ident(softview_internal.caller()));
     END IF;
-    PERFORM softview_internal.check_archive_drift(archive_id);
     DELETE FROM softview.deleted_records d WHERE d.id = archive_id;
     row_data := archived.row_data;
 END
@@ -1324,6 +1347,7 @@ DECLARE
     taken record;
     columns text;
 BEGIN
+    PERFORM softview_internal.check_archive_drift(archive_id);
     taken := softview_internal.take_archived(archive_id);
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
@@ -1343,7 +1367,7 @@ CREATE OR REPLACE FUNCTION softview_internal.unreadable_in_transaction(deleting_
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) FROM softview.deleted_records d
     WHERE d.transaction_id = deleting_transaction
-      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_name, d.database_role)
+      AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_oid, d.database_role)
 $$;
 
 
@@ -1365,7 +1389,7 @@ BEGIN
     FOR archived IN
         SELECT d.id
         FROM softview.deleted_records d
-        LEFT JOIN softview_internal.tables t ON t.relation = to_regclass(d.table_name)
+        LEFT JOIN softview_internal.tables t ON t.relation = d.table_oid
         WHERE d.transaction_id = deleting_transaction
         ORDER BY t.position NULLS LAST, d.id
     LOOP
@@ -1439,7 +1463,7 @@ LANGUAGE sql STABLE STRICT AS $$
     FROM pg_class c
     LEFT JOIN LATERAL (SELECT t.relation FROM softview_internal.tables t
                        WHERE softview_internal.table_exists(t.relation)
-                         AND to_regclass(softview_internal.view_name(t.relation)) = rel) AS made_for ON true
+                         AND softview_internal.view_of(t.relation) = rel) AS made_for ON true
     WHERE c.oid = rel
 $$;
 
@@ -1887,7 +1911,7 @@ $$;
 
 ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON softview.deleted_records FOR SELECT
-    USING (softview_internal.may_read_archived(current_user, table_name, database_role));
+    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
 
 -- The archive trigger takes no arguments any more (it reads the catalog); the old ones are
 -- ignored, so a table whose owner is not running this keeps working until its next refresh.

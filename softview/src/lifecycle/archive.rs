@@ -27,6 +27,9 @@ pub struct ArchivedRow {
     pub reason: Option<String>,
     /// Rows deleted by one transaction (a parent and its cascade) share it.
     pub transaction_id: i64,
+    /// The OID of the table it was deleted from, by which the toolkit finds the table (`None`
+    /// before toolkit revision 4 when the table was gone by then).
+    pub table_oid: Option<u32>,
     /// The database role the delete ran as, recorded by the database (`None` before toolkit
     /// revision 4).
     pub database_role: Option<String>,
@@ -95,18 +98,18 @@ pub fn take_archived(
     table: &str,
     archive_id: i64,
 ) -> Result<serde_json::Value> {
-    let archived_table: String = deleted_records::table
+    let (archived_table, table_oid): (String, Option<u32>) = deleted_records::table
         .find(archive_id)
-        .select(deleted_records::table_name)
+        .select((deleted_records::table_name, deleted_records::table_oid))
         .first(conn)
         .optional()?
         .ok_or_else(|| Error::not_found("softview.deleted_records", &archive_id))?;
     let same_table: bool = diesel::select(
-        diesel::dsl::sql::<Bool>("to_regclass(")
-            .bind::<Text, _>(&archived_table)
-            .sql(") IS NOT DISTINCT FROM ")
+        diesel::dsl::sql::<Bool>("")
+            .bind::<Nullable<diesel::sql_types::Oid>, _>(table_oid)
+            .sql(" IS NOT DISTINCT FROM ")
             .bind::<Text, _>(table)
-            .sql("::regclass"),
+            .sql("::regclass::oid"),
     )
     .get_result(conn)?;
     if !same_table {
@@ -116,6 +119,9 @@ pub fn take_archived(
             table: crate::lifecycle::display_name(table),
         });
     }
+    diesel::sql_query("SELECT softview_internal.check_archive_drift($1)")
+        .bind::<BigInt, _>(archive_id)
+        .execute(conn)?;
     Ok(diesel::select(
         diesel::dsl::sql::<diesel::sql_types::Jsonb>("(softview_internal.take_archived(")
             .bind::<BigInt, _>(archive_id)
