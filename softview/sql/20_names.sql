@@ -171,10 +171,47 @@ LANGUAGE sql STABLE STRICT AS $$
     ORDER BY c.conname
 $$;
 
--- `a = (row).a AND b = (row).b` for the given columns; `row_ref` is the row expression.
-CREATE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text, right_columns name[])
+-- The equality operators of a key, column by column, written `OPERATOR(schema.=)`. Under the
+-- pinned search_path a bare `=` would find only pg_catalog's operators: a citext column would
+-- compare as text, case-sensitively. So every comparison the toolkit generates names the
+-- operator the key itself uses: for a foreign key the one it checks with (referenced against
+-- referencing columns, or referencing against referencing when `both_referencing`), for a
+-- primary key the equality of its index's operator classes.
+CREATE FUNCTION softview_internal.foreign_key_operators(rel regclass, constraint_name name,
+                                                        both_referencing boolean DEFAULT false) RETURNS text[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(CASE WHEN both_referencing THEN c.conffeqop ELSE c.conpfeqop END)
+            WITH ORDINALITY AS k(operator_id, n)
+        JOIN pg_operator o ON o.oid = k.operator_id
+        JOIN pg_namespace n ON n.oid = o.oprnamespace
+        WHERE c.conrelid = rel AND c.conname = constraint_name AND c.contype = 'f'
+        ORDER BY k.n)
+$$;
+
+CREATE FUNCTION softview_internal.primary_key_operators(rel regclass) RETURNS text[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opclass, n)
+        JOIN pg_opclass oc ON oc.oid = k.opclass
+        JOIN pg_amop a ON a.amopfamily = oc.opcfamily AND a.amoplefttype = oc.opcintype
+                      AND a.amoprighttype = oc.opcintype AND a.amopstrategy = 3
+        JOIN pg_operator o ON o.oid = a.amopopr
+        JOIN pg_namespace n ON n.oid = o.oprnamespace
+        WHERE i.indrelid = rel AND i.indisprimary
+        ORDER BY k.n)
+$$;
+
+-- `a = (row).a AND b = (row).b` for the given columns, each with its key's equality operator
+-- (see foreign_key_operators); `row_ref` is the row expression.
+CREATE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text,
+                                                right_columns name[], operators text[])
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT string_agg(format('%s%I = %s.%I', left_alias, l, row_ref, r), ' AND ' ORDER BY n)
-    FROM unnest(left_columns, right_columns) WITH ORDINALITY AS u(l, r, n)
+    SELECT string_agg(format('%s%I %s %s.%I', left_alias, l, op, row_ref, r), ' AND ' ORDER BY n)
+    FROM unnest(left_columns, right_columns, operators) WITH ORDINALITY AS u(l, r, op, n)
 $$;

@@ -17,7 +17,8 @@ BEGIN
     FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
         exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns));
+            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)));
         IF p.nullable THEN
             exists_parent := format('(%s OR %s)',
                 (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),

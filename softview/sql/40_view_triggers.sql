@@ -17,9 +17,11 @@ BEGIN
                     format(''(%s)=(%%s)'', concat_ws('', '', %s))',
             (SELECT string_agg(format('($1).%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
             softview_internal.qualified_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
             (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c),
             (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(p.child_columns) AS c))
         INTO state, key_text
@@ -81,6 +83,7 @@ DECLARE
     table_name text := softview_internal.qualified_name(rel);
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     key name[] := softview_internal.primary_key(rel);
+    key_operators text[] := softview_internal.primary_key_operators(rel);
     key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c);
     view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
     insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
@@ -100,14 +103,16 @@ DECLARE
 BEGIN
     on_delete := CASE WHEN soft_deletable
         THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
-                    table_name, softview_internal.match_columns('', key, 'OLD', key))
-        ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
+                    table_name, softview_internal.match_columns('', key, 'OLD', key, key_operators))
+        ELSE format('DELETE FROM %s WHERE %s;', table_name,
+                    softview_internal.match_columns('', key, 'OLD', key, key_operators))
     END;
     FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
         parents_live := parents_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
             (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
             softview_internal.view_name(fk.parent),
-            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns,
+                                            softview_internal.foreign_key_operators(rel, fk.constraint_name)));
         parent_checks := parent_checks || format($check$
         IF NOT %s THEN
             PERFORM softview_internal.check_parents(%L::regclass, NEW);
@@ -116,14 +121,17 @@ BEGIN
         lock_from := lock_from || format('%s p%s', softview_internal.qualified_name(fk.parent),
                                          cardinality(parents_live));
         lock_match := lock_match || softview_internal.match_columns(
-            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns);
+            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns,
+            softview_internal.foreign_key_operators(rel, fk.constraint_name));
     END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
     new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
     IF cardinality(parents_live) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
-        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
+        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns,
+            array(SELECT o FROM softview_internal.parents(rel) AS p,
+                                unnest(softview_internal.foreign_key_operators(rel, p.constraint_name, true)) AS o));
         on_insert := format($link$-- The parents' key locks (those the foreign keys take) before any link is written
         -- or waited for: a parent's delete locks the parent, then its links, and this waits
         -- for it rather than holding a link it needs.
@@ -179,7 +187,7 @@ BEGIN
         IF NOT FOUND THEN RETURN NULL; END IF;$update$,
         parent_checks, table_name,
         (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
-        softview_internal.match_columns('', key, 'OLD', key), view_columns);
+        softview_internal.match_columns('', key, 'OLD', key, key_operators), view_columns);
     RETURN format($function$#variable_conflict use_column
 DECLARE
     written record;

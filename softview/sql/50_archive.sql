@@ -28,8 +28,18 @@ DECLARE
     deleting_role text := softview_internal.caller();
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
-    SELECT t.relation, t.require_actor INTO enabled
+    -- One query for what helper functions would look up one by one: this runs per statement.
+    SELECT t.relation, t.require_actor, format('%I.%I', n.nspname, c.relname) AS table_name,
+           array(SELECT a.attname::text
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = t.relation AND i.indisprimary
+                 ORDER BY k.n) AS key_columns
+    INTO enabled
     FROM softview_internal.tables t
+    JOIN pg_class c ON c.oid = t.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE t.relation IN (TG_RELID, pg_partition_root(TG_RELID))
     ORDER BY t.relation = TG_RELID DESC
     LIMIT 1;
@@ -38,8 +48,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
     END IF;
-    table_name := softview_internal.qualified_name(enabled.relation);
-    key_columns := softview_internal.primary_key(enabled.relation);
+    table_name := enabled.table_name;
+    key_columns := enabled.key_columns;
     IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
         RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',

@@ -17,10 +17,10 @@ BEGIN
         RAISE EXCEPTION 'bad key for %: a primary key holds no NULL, got %', rel, key
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+    RETURN (SELECT string_agg(format('%I %s %L::%s', c, op, v,
                                      (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                                       WHERE attrelid = rel AND attname = c)), ' AND ')
-            FROM unnest(columns, key) AS u(c, v));
+            FROM unnest(columns, key, softview_internal.primary_key_operators(rel)) AS u(c, v, op));
 END
 $$;
 
@@ -166,7 +166,8 @@ BEGIN
             condition,
             (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns))
+            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)))
         INTO parent_key;
         IF parent_key IS NOT NULL THEN
             RETURN format('%s %s', softview_internal.qualified_name(p.parent), parent_key);

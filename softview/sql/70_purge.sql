@@ -95,8 +95,9 @@ BEGIN
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
                              softview_internal.match_columns(
-                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
-                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
+                                 'c.', softview_internal.column_names(c.confrelid, c.confkey),
+                                 'x', softview_internal.column_names(c.conrelid, c.conkey),
+                                 softview_internal.foreign_key_operators(c.conrelid, c.conname))), '')
     INTO held
     FROM pg_constraint c
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
@@ -165,7 +166,7 @@ BEGIN
         RETURN;
     END IF;
     FOR fk IN
-        SELECT c.conrelid::regclass AS child,
+        SELECT c.conrelid::regclass AS child, c.conname,
                softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
                softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
         FROM pg_constraint c
@@ -174,11 +175,13 @@ BEGIN
     LOOP
         reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
             softview_internal.qualified_name(fk.child), doomed,
-            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
+            softview_internal.match_columns('p.', fk.parent_columns, 'x', fk.child_columns,
+                                            softview_internal.foreign_key_operators(fk.child, fk.conname)));
         IF fk.child = parent AND cardinality(key) > 0 THEN
             -- A self-reference: rows the query already selects are not deleted twice.
             reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
-                doomed, softview_internal.match_columns('x.', key, 'd', key));
+                doomed, softview_internal.match_columns('x.', key, 'd', key,
+                                                        softview_internal.primary_key_operators(parent)));
         END IF;
         EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
         IF n > 0 THEN

@@ -16,9 +16,11 @@ REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview
 
 -- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
 -- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
--- never runs in its place. event_payload is left out so that PostgreSQL can inline it into
--- the triggers that call it (a function with SET is never inlined); it is parsed with their
--- search_path, which is pinned.
+-- never runs in its place. Four one-expression SQL functions are left out so that PostgreSQL
+-- inlines them into the triggers that call them on every statement or row (a function with
+-- SET is never inlined, and each call would switch the setting twice): inlined, they are
+-- parsed with their caller's pinned search_path; called on their own, they run as the caller
+-- and return a value to it, nothing more.
 DO $$
 DECLARE
     f regprocedure;
@@ -27,7 +29,9 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
           AND p.proconfig IS NULL
-          AND p.oid <> 'softview_internal.event_payload(text, jsonb, text)'::regprocedure
+          AND p.oid <> ALL (ARRAY['softview_internal.event_payload(text, jsonb, text)',
+                                  'softview_internal.current_actor()', 'softview_internal.current_reason()',
+                                  'softview_internal.caller()']::regprocedure[])
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
     END LOOP;

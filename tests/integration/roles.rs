@@ -643,12 +643,43 @@ fn every_toolkit_function_pins_its_search_path() {
     assert_eq!(
         text(
             &mut conn,
-            "SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p
+            "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.proname) FROM pg_proc p
              WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
                AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)"
         )
         .as_deref(),
-        Some("softview_internal.event_payload(text,jsonb,text)"),
-        "only event_payload, which is inlined into pinned callers"
+        Some(
+            "softview_internal.caller(), softview_internal.current_actor(), softview_internal.current_reason(), \
+             softview_internal.event_payload(text,jsonb,text)"
+        ),
+        "only the one-expression functions inlined into pinned callers"
     );
+}
+
+#[test]
+fn keys_compare_with_their_own_equality_under_the_pinned_search_path() {
+    // citext's `=` lives in the extension's schema: under `pg_catalog, pg_temp` a bare `=` would
+    // compare its values as text, case-sensitively, and hide a child whose key differs in case.
+    let (_database, mut conn) = crate::common::db();
+    exec(
+        &mut conn,
+        "CREATE EXTENSION citext;
+         CREATE TABLE tags (name citext PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE uses (id int PRIMARY KEY, tag citext REFERENCES tags, deleted_at timestamptz);
+         INSERT INTO tags VALUES ('Rust');
+         INSERT INTO uses VALUES (1, 'rust');
+         SELECT softview.enable('tags'), softview.enable('uses');",
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_uses"), 1);
+    exec(
+        &mut conn,
+        "SELECT softview.soft_delete_row('tags', '{RUST}')",
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_uses"), 0);
+    assert_eq!(
+        text(&mut conn, "SELECT softview.hidden_by('uses', '{1}')").as_deref(),
+        Some("public.tags (name)=(rust)")
+    );
+    exec(&mut conn, "SELECT softview.restore_row('tags', '{rUsT}')");
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_uses"), 1);
 }

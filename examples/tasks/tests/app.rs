@@ -13,15 +13,12 @@ use softview_example_tasks::schema::app::{TaskNotes, tasks};
 use softview_example_tasks::views::app::{active_TaskNotes, active_tasks};
 use softview_example_tasks::{NewNote, NewTask, Note, Task};
 
-/// The rights the application's role needs today (UPDATE on the archive: a restore locks its
-/// entry): its own tables and views, and the
-/// toolkit's catalog and archive that its deletes read and write.
+/// The rights the application's role needs: its own tables and views, and USAGE on schema
+/// softview (README, "Roles and grants"). Nothing on the toolkit's tables.
 const APP_ROLE: &str = r#"
 DO $$ BEGIN CREATE ROLE tasks_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-GRANT USAGE ON SCHEMA app, softview, softview_internal TO tasks_app;
+GRANT USAGE ON SCHEMA app, softview TO tasks_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA app TO tasks_app;
-GRANT SELECT ON ALL TABLES IN SCHEMA softview_internal TO tasks_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON softview.deleted_records TO tasks_app;
 "#;
 
 const TEMPLATE: Template = Template {

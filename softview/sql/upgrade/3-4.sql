@@ -41,6 +41,9 @@ COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 
+
+-- match_columns takes the key's equality operators now.
+DROP FUNCTION softview_internal.match_columns(text, name[], text, name[]);
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
 -- transaction on the same connection reads '' rather than NULL.
 CREATE OR REPLACE FUNCTION softview_internal.current_actor() RETURNS text
@@ -280,12 +283,51 @@ LANGUAGE sql STABLE STRICT AS $$
 $$;
 
 
--- `a = (row).a AND b = (row).b` for the given columns; `row_ref` is the row expression.
-CREATE OR REPLACE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text, right_columns name[])
+-- The equality operators of a key, column by column, written `OPERATOR(schema.=)`. Under the
+-- pinned search_path a bare `=` would find only pg_catalog's operators: a citext column would
+-- compare as text, case-sensitively. So every comparison the toolkit generates names the
+-- operator the key itself uses: for a foreign key the one it checks with (referenced against
+-- referencing columns, or referencing against referencing when `both_referencing`), for a
+-- primary key the equality of its index's operator classes.
+CREATE OR REPLACE FUNCTION softview_internal.foreign_key_operators(rel regclass, constraint_name name,
+                                                        both_referencing boolean DEFAULT false) RETURNS text[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(CASE WHEN both_referencing THEN c.conffeqop ELSE c.conpfeqop END)
+            WITH ORDINALITY AS k(operator_id, n)
+        JOIN pg_operator o ON o.oid = k.operator_id
+        JOIN pg_namespace n ON n.oid = o.oprnamespace
+        WHERE c.conrelid = rel AND c.conname = constraint_name AND c.contype = 'f'
+        ORDER BY k.n)
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.primary_key_operators(rel regclass) RETURNS text[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
+        FROM pg_index i
+        CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opclass, n)
+        JOIN pg_opclass oc ON oc.oid = k.opclass
+        JOIN pg_amop a ON a.amopfamily = oc.opcfamily AND a.amoplefttype = oc.opcintype
+                      AND a.amoprighttype = oc.opcintype AND a.amopstrategy = 3
+        JOIN pg_operator o ON o.oid = a.amopopr
+        JOIN pg_namespace n ON n.oid = o.oprnamespace
+        WHERE i.indrelid = rel AND i.indisprimary
+        ORDER BY k.n)
+$$;
+
+
+-- `a = (row).a AND b = (row).b` for the given columns, each with its key's equality operator
+-- (see foreign_key_operators); `row_ref` is the row expression.
+CREATE OR REPLACE FUNCTION softview_internal.match_columns(left_alias text, left_columns name[], row_ref text,
+                                                right_columns name[], operators text[])
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT string_agg(format('%s%I = %s.%I', left_alias, l, row_ref, r), ' AND ' ORDER BY n)
-    FROM unnest(left_columns, right_columns) WITH ORDINALITY AS u(l, r, n)
+    SELECT string_agg(format('%s%I %s %s.%I', left_alias, l, op, row_ref, r), ' AND ' ORDER BY n)
+    FROM unnest(left_columns, right_columns, operators) WITH ORDINALITY AS u(l, r, op, n)
 $$;
 
 
@@ -306,7 +348,8 @@ BEGIN
     FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
         exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns));
+            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)));
         IF p.nullable THEN
             exists_parent := format('(%s OR %s)',
                 (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
@@ -902,9 +945,11 @@ BEGIN
                     format(''(%s)=(%%s)'', concat_ws('', '', %s))',
             (SELECT string_agg(format('($1).%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
             softview_internal.qualified_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns),
+            softview_internal.match_columns('p.', p.parent_columns, '($1)', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
             (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c),
             (SELECT string_agg(format('($1).%I', c), ', ') FROM unnest(p.child_columns) AS c))
         INTO state, key_text
@@ -968,6 +1013,7 @@ DECLARE
     table_name text := softview_internal.qualified_name(rel);
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     key name[] := softview_internal.primary_key(rel);
+    key_operators text[] := softview_internal.primary_key_operators(rel);
     key_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key) AS c);
     view_columns text := (SELECT string_agg(quote_ident(c), ', ') FROM softview_internal.columns(view_rel) AS c);
     insert_columns name[] := softview_internal.writable_columns(view_rel, rel, false);
@@ -987,14 +1033,16 @@ DECLARE
 BEGIN
     on_delete := CASE WHEN soft_deletable
         THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
-                    table_name, softview_internal.match_columns('', key, 'OLD', key))
-        ELSE format('DELETE FROM %s WHERE %s;', table_name, softview_internal.match_columns('', key, 'OLD', key))
+                    table_name, softview_internal.match_columns('', key, 'OLD', key, key_operators))
+        ELSE format('DELETE FROM %s WHERE %s;', table_name,
+                    softview_internal.match_columns('', key, 'OLD', key, key_operators))
     END;
     FOR fk IN SELECT * FROM softview_internal.parents(rel) LOOP
         parents_live := parents_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
             (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
             softview_internal.view_name(fk.parent),
-            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns));
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns,
+                                            softview_internal.foreign_key_operators(rel, fk.constraint_name)));
         parent_checks := parent_checks || format($check$
         IF NOT %s THEN
             PERFORM softview_internal.check_parents(%L::regclass, NEW);
@@ -1003,14 +1051,17 @@ BEGIN
         lock_from := lock_from || format('%s p%s', softview_internal.qualified_name(fk.parent),
                                          cardinality(parents_live));
         lock_match := lock_match || softview_internal.match_columns(
-            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns);
+            format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns,
+            softview_internal.foreign_key_operators(rel, fk.constraint_name));
     END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
     new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
     IF cardinality(parents_live) >= 2 THEN
         link_columns := array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c);
-        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns);
+        link_match := softview_internal.match_columns('', link_columns, 'NEW', link_columns,
+            array(SELECT o FROM softview_internal.parents(rel) AS p,
+                                unnest(softview_internal.foreign_key_operators(rel, p.constraint_name, true)) AS o));
         on_insert := format($link$-- The parents' key locks (those the foreign keys take) before any link is written
         -- or waited for: a parent's delete locks the parent, then its links, and this waits
         -- for it rather than holding a link it needs.
@@ -1066,7 +1117,7 @@ BEGIN
         IF NOT FOUND THEN RETURN NULL; END IF;$update$,
         parent_checks, table_name,
         (SELECT string_agg(format('%I = NEW.%I', c, c), ', ') FROM unnest(update_columns) AS c),
-        softview_internal.match_columns('', key, 'OLD', key), view_columns);
+        softview_internal.match_columns('', key, 'OLD', key, key_operators), view_columns);
     RETURN format($function$#variable_conflict use_column
 DECLARE
     written record;
@@ -1117,8 +1168,18 @@ DECLARE
     deleting_role text := softview_internal.caller();
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
-    SELECT t.relation, t.require_actor INTO enabled
+    -- One query for what helper functions would look up one by one: this runs per statement.
+    SELECT t.relation, t.require_actor, format('%I.%I', n.nspname, c.relname) AS table_name,
+           array(SELECT a.attname::text
+                 FROM pg_index i
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE i.indrelid = t.relation AND i.indisprimary
+                 ORDER BY k.n) AS key_columns
+    INTO enabled
     FROM softview_internal.tables t
+    JOIN pg_class c ON c.oid = t.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE t.relation IN (TG_RELID, pg_partition_root(TG_RELID))
     ORDER BY t.relation = TG_RELID DESC
     LIMIT 1;
@@ -1127,8 +1188,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
     END IF;
-    table_name := softview_internal.qualified_name(enabled.relation);
-    key_columns := softview_internal.primary_key(enabled.relation);
+    table_name := enabled.table_name;
+    key_columns := enabled.key_columns;
     IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
         RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
@@ -1437,10 +1498,10 @@ BEGIN
         RAISE EXCEPTION 'bad key for %: a primary key holds no NULL, got %', rel, key
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    RETURN (SELECT string_agg(format('%I = %L::%s', c, v,
+    RETURN (SELECT string_agg(format('%I %s %L::%s', c, op, v,
                                      (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                                       WHERE attrelid = rel AND attname = c)), ' AND ')
-            FROM unnest(columns, key) AS u(c, v));
+            FROM unnest(columns, key, softview_internal.primary_key_operators(rel)) AS u(c, v, op));
 END
 $$;
 
@@ -1593,7 +1654,8 @@ BEGIN
             condition,
             (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
             softview_internal.view_name(p.parent),
-            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns))
+            softview_internal.match_columns('v.', p.parent_columns, 't', p.child_columns,
+                                            softview_internal.foreign_key_operators(rel, p.constraint_name)))
         INTO parent_key;
         IF parent_key IS NOT NULL THEN
             RETURN format('%s %s', softview_internal.qualified_name(p.parent), parent_key);
@@ -1736,8 +1798,9 @@ BEGIN
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
                              softview_internal.match_columns(
-                                 'x.', softview_internal.column_names(c.conrelid, c.conkey),
-                                 'c', softview_internal.column_names(c.confrelid, c.confkey))), '')
+                                 'c.', softview_internal.column_names(c.confrelid, c.confkey),
+                                 'x', softview_internal.column_names(c.conrelid, c.conkey),
+                                 softview_internal.foreign_key_operators(c.conrelid, c.conname))), '')
     INTO held
     FROM pg_constraint c
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
@@ -1809,7 +1872,7 @@ BEGIN
         RETURN;
     END IF;
     FOR fk IN
-        SELECT c.conrelid::regclass AS child,
+        SELECT c.conrelid::regclass AS child, c.conname,
                softview_internal.column_names(c.conrelid, c.conkey) AS child_columns,
                softview_internal.column_names(c.confrelid, c.confkey) AS parent_columns
         FROM pg_constraint c
@@ -1818,11 +1881,13 @@ BEGIN
     LOOP
         reached := format('SELECT x.* FROM %s x WHERE EXISTS (SELECT 1 FROM (%s) p WHERE %s)',
             softview_internal.qualified_name(fk.child), doomed,
-            softview_internal.match_columns('x.', fk.child_columns, 'p', fk.parent_columns));
+            softview_internal.match_columns('p.', fk.parent_columns, 'x', fk.child_columns,
+                                            softview_internal.foreign_key_operators(fk.child, fk.conname)));
         IF fk.child = parent AND cardinality(key) > 0 THEN
             -- A self-reference: rows the query already selects are not deleted twice.
             reached := reached || format(' AND NOT EXISTS (SELECT 1 FROM (%s) d WHERE %s)',
-                doomed, softview_internal.match_columns('x.', key, 'd', key));
+                doomed, softview_internal.match_columns('x.', key, 'd', key,
+                                                        softview_internal.primary_key_operators(parent)));
         END IF;
         EXECUTE format('SELECT count(*) FROM (%s) AS r', reached) INTO n;
         IF n > 0 THEN
@@ -1913,8 +1978,10 @@ ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON softview.deleted_records FOR SELECT
     USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
 
--- The archive trigger takes no arguments any more (it reads the catalog); the old ones are
--- ignored, so a table whose owner is not running this keeps working until its next refresh.
+-- The archive trigger takes no arguments any more (it reads the catalog), and the generated
+-- trigger functions name each key's equality operator now that they run with a pinned
+-- search_path. A table whose owner is not running this keeps its old archive trigger (its
+-- arguments are ignored) and write function until its next softview.refresh.
 DO $$
 DECLARE
     enabled regclass;
@@ -1923,8 +1990,11 @@ BEGIN
                    WHERE softview_internal.table_exists(relation) ORDER BY position LOOP
         BEGIN
             PERFORM softview_internal.install_archive(enabled);
+            IF softview_internal.view_of(enabled) IS NOT NULL THEN
+                PERFORM softview_internal.install_write_function(enabled);
+            END IF;
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE NOTICE 'the archive trigger of % is re-created at its next softview.refresh', enabled;
+            RAISE NOTICE 'the triggers of % are re-created at its next softview.refresh', enabled;
         END;
     END LOOP;
 END
@@ -1948,9 +2018,11 @@ REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview
 
 -- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
 -- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
--- never runs in its place. event_payload is left out so that PostgreSQL can inline it into
--- the triggers that call it (a function with SET is never inlined); it is parsed with their
--- search_path, which is pinned.
+-- never runs in its place. Four one-expression SQL functions are left out so that PostgreSQL
+-- inlines them into the triggers that call them on every statement or row (a function with
+-- SET is never inlined, and each call would switch the setting twice): inlined, they are
+-- parsed with their caller's pinned search_path; called on their own, they run as the caller
+-- and return a value to it, nothing more.
 DO $$
 DECLARE
     f regprocedure;
@@ -1959,7 +2031,9 @@ BEGIN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
           AND p.proconfig IS NULL
-          AND p.oid <> 'softview_internal.event_payload(text, jsonb, text)'::regprocedure
+          AND p.oid <> ALL (ARRAY['softview_internal.event_payload(text, jsonb, text)',
+                                  'softview_internal.current_actor()', 'softview_internal.current_reason()',
+                                  'softview_internal.caller()']::regprocedure[])
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
