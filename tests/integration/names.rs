@@ -163,14 +163,25 @@ fn disable_drops_the_indexes_enable_created() {
         "CREATE TABLE notes (id int PRIMARY KEY, body text, deleted_at timestamptz);
          CREATE INDEX notes_body ON notes (body) WHERE deleted_at IS NULL;
          CREATE TABLE note_tags (id int PRIMARY KEY, note_id int REFERENCES notes, deleted_at timestamptz);
+         CREATE TABLE note_links (id int PRIMARY KEY, note_id int REFERENCES notes, deleted_at timestamptz);
          SELECT softview.enable('notes');
-         SELECT softview.enable('note_tags');",
+         SELECT softview.enable('note_tags');
+         SELECT softview.enable('note_links');",
     );
     assert_eq!(created_indexes(&mut conn, "notes").len(), 2);
-    exec(
-        &mut conn,
-        "SELECT softview.disable('note_tags'); SELECT softview.disable('notes');",
+    exec(&mut conn, "SELECT softview.disable('note_tags')");
+    assert_eq!(
+        created_indexes(&mut conn, "notes").len(),
+        2,
+        "the live keys of notes stay while the view of note_links probes them"
     );
+    exec(&mut conn, "SELECT softview.disable('note_links')");
+    assert_eq!(
+        created_indexes(&mut conn, "notes").len(),
+        1,
+        "no view probes them any more: only the trash index is left"
+    );
+    exec(&mut conn, "SELECT softview.disable('notes')");
     assert_eq!(
         text(
             &mut conn,

@@ -883,10 +883,12 @@ DECLARE
     dependents text;
     created regclass;
     member regclass;
+    probed_parents regclass[];
 BEGIN
     PERFORM softview.forget_dropped_tables();
     PERFORM softview_internal.require_enabled(rel);
     PERFORM softview_internal.require_owner(rel, 'disable it');
+    probed_parents := array(SELECT p.parent FROM softview_internal.parents(rel) AS p);
     SELECT string_agg(d::text, ', ') INTO dependents
     FROM softview_internal.with_dependents(rel) AS d WHERE d <> rel;
     IF dependents IS NOT NULL THEN
@@ -899,8 +901,7 @@ BEGIN
         EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
-    -- The indexes softview created on the table (see ensure_index); those on its parents stay
-    -- while the parents are enabled.
+    -- The indexes softview created on the table (see ensure_index).
     FOR created IN
         SELECT i.indexrelid::regclass FROM pg_index i
         WHERE i.indrelid = rel AND obj_description(i.indexrelid, 'pg_class') LIKE 'created by softview: %'
@@ -908,6 +909,25 @@ BEGIN
         EXECUTE format('DROP INDEX %s', created);
     END LOOP;
     PERFORM softview_internal.unregister_table(rel);
+    -- And the live-key indexes softview created on its parents, unless another view still
+    -- probes the same keys.
+    FOR created IN
+        SELECT i.indexrelid::regclass FROM pg_index i
+        WHERE i.indrelid = ANY (probed_parents)
+          AND obj_description(i.indexrelid, 'pg_class') LIKE 'created by softview: the views of the tables referencing it%'
+          AND NOT EXISTS (
+              SELECT 1 FROM softview_internal.tables t, softview_internal.parents(t.relation) AS p
+              WHERE p.parent = i.indrelid
+                AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
+                                      FROM unnest(p.parent_columns) WITH ORDINALITY AS u(c, n)
+                                      JOIN pg_attribute a ON a.attrelid = p.parent AND a.attname = u.c))
+    LOOP
+        BEGIN
+            EXECUTE format('DROP INDEX %s', created);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'no view probes % any more; its owner may drop it', created;
+        END;
+    END LOOP;
 END
 $$;
 
