@@ -16,6 +16,8 @@
 --   softview.forget_dropped_tables()      forget enabled tables that were dropped
 --   softview.enabled_tables               view: the enabled tables, their views, keys and kinds
 --   softview.require_actor(table, on)     hard deletes of the table fail unless softview.actor is set
+--   softview.set_event_keys(table, on)    whether the table's events carry row keys
+--   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table
@@ -36,8 +38,9 @@
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
--- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …}; "key" is null when
--- it is longer than 7000 bytes (NOTIFY takes less than 8000).
+-- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …, "transaction": …};
+-- "key" is null when it is longer than 7000 bytes (NOTIFY takes less than 8000) or the table's
+-- events leave keys out. Every role that can connect may LISTEN: events are hints to re-read.
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and

@@ -116,3 +116,71 @@ fn a_payload_that_is_not_an_event_is_skipped_and_reported_with_its_sender() {
     );
     assert!(listener.take_unreadable().is_empty(), "taken once");
 }
+
+#[test]
+fn events_of_a_table_without_keys_are_resolved_with_the_listeners_rights() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(&mut conn, "SELECT softview.set_event_keys('places', false)");
+    let mut listener = Listener::connect(database.url()).unwrap();
+    places::table.soft_delete(&mut conn, 1).unwrap();
+    activities::table.hard_delete(&mut conn, 2).unwrap(); // still with keys
+    exec(
+        &mut conn,
+        "DELETE FROM reviews; DELETE FROM places WHERE id = 2",
+    );
+    let mut seen = Vec::new();
+    while let Some(event) = listener.next(Duration::from_millis(500)).unwrap() {
+        seen.push(event);
+    }
+    let of_places: Vec<_> = seen.iter().filter(|e| e.table == "public.places").collect();
+    assert_eq!(of_places.len(), 2);
+    assert!(of_places.iter().all(|e| e.key.is_null()), "{of_places:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e.table == "public.activities" && e.key == json!({"id": 2}))
+    );
+    let rows = |conn: &mut diesel::PgConnection, event: &softview::lifecycle::events::Event| {
+        softview::lifecycle::events::event_rows(conn, &event.table, event.transaction.unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.primary_key, r.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(&mut conn, of_places[0]),
+        vec![(json!({"id": 1}), "deleted".to_owned())]
+    );
+    assert_eq!(
+        rows(&mut conn, of_places[1]),
+        vec![(json!({"id": 2}), "hard_delete".to_owned())]
+    );
+    // A role that may not read places learns nothing more from the event than the table.
+    exec(
+        &mut conn,
+        &format!(
+            "CREATE ROLE {0}_outsider; GRANT USAGE ON SCHEMA softview TO {0}_outsider; SET ROLE {0}_outsider",
+            database.name()
+        ),
+    );
+    assert_eq!(
+        crate::common::sql_error(
+            &mut conn,
+            &format!(
+                "SELECT * FROM softview.event_rows('places', {})",
+                of_places[0].transaction.unwrap()
+            )
+        ),
+        (
+            "42501".to_owned(),
+            "permission denied for table places".to_owned()
+        )
+    );
+    exec(
+        &mut conn,
+        &format!(
+            "RESET ROLE; DROP OWNED BY {0}_outsider; DROP ROLE {0}_outsider",
+            database.name()
+        ),
+    );
+}

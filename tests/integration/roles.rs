@@ -226,6 +226,11 @@ fn an_application_role_runs_the_whole_lifecycle_of_its_tables_and_nothing_else()
             format!("{owner_only} change its settings"),
         ),
         (
+            "SELECT softview.set_event_keys('app.notes', false)".to_owned(),
+            "42501",
+            format!("{owner_only} change its settings"),
+        ),
+        (
             "SELECT softview.enable('app.notes')".to_owned(),
             "42501",
             format!("{owner_only} enable it"),

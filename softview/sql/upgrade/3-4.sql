@@ -42,6 +42,9 @@ COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deletin
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 
 
+ALTER TABLE softview_internal.tables ADD COLUMN event_keys boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN softview_internal.tables.event_keys IS 'events carry the keys of the rows; false: only the table, operation and transaction';
+
 -- match_columns takes the key's equality operators now.
 DROP FUNCTION softview_internal.match_columns(text, name[], text, name[]);
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
@@ -1161,13 +1164,15 @@ $$;
 
 -- An event for channel `softview`. PostgreSQL refuses NOTIFY payloads of 8000 bytes or more,
 -- which would fail the delete itself; a key longer than 7000 bytes as JSON goes out as null
--- (the table and the operation still say what to re-read). One expression, so that PostgreSQL
--- inlines it into the triggers' statements.
+-- (the table, the operation and the transaction still say what to re-read), and so does the
+-- key of a table whose events leave keys out (softview.set_event_keys). One expression, so
+-- that PostgreSQL inlines it into the triggers' statements.
 CREATE OR REPLACE FUNCTION softview_internal.event_payload(table_name text, key jsonb, operation text) RETURNS text
 LANGUAGE sql AS $$
     SELECT json_build_object('table', table_name,
                              'key', CASE WHEN octet_length(key::text) <= 7000 THEN key END,
-                             'operation', operation, 'at', clock_timestamp())::text
+                             'operation', operation, 'at', clock_timestamp(),
+                             'transaction', pg_current_xact_id()::text::bigint)::text
 $$;
 
 
@@ -1189,7 +1194,7 @@ DECLARE
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
 BEGIN
     -- One query for what helper functions would look up one by one: this runs per statement.
-    SELECT t.relation, t.require_actor, format('%I.%I', n.nspname, c.relname) AS table_name,
+    SELECT t.relation, t.require_actor, t.event_keys, format('%I.%I', n.nspname, c.relname) AS table_name,
            array(SELECT a.attname::text
                  FROM pg_index i
                  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
@@ -1227,7 +1232,7 @@ BEGIN
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
     PERFORM pg_notify('softview', softview_internal.event_payload(
                 table_name,
-                (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
+                CASE WHEN enabled.event_keys THEN (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END,
                 CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                      THEN 'purge' ELSE 'hard_delete' END))
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
@@ -1291,7 +1296,63 @@ BEGIN
                         FOR EACH ROW
                         WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
                         EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L)',
-            softview_internal.qualified_name(rel), softview_internal.qualified_name(rel), softview_internal.primary_key(rel)::text);
+            softview_internal.qualified_name(rel), softview_internal.qualified_name(rel),
+            -- Without key columns the event's key is null.
+            CASE WHEN (SELECT event_keys FROM softview_internal.tables WHERE relation = rel)
+                 THEN softview_internal.primary_key(rel) ELSE '{}' END::text);
+    END IF;
+END
+$$;
+
+
+-- Whether the events of `rel` carry the keys of its rows. Channel `softview` reaches every
+-- role that can connect; without keys an event says only the table, the operation and the
+-- transaction, and softview.event_rows tells a listener the rest with its own rights.
+CREATE OR REPLACE FUNCTION softview.set_event_keys(rel regclass, shown boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF shown IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: set_event_keys takes true or false, not NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM softview_internal.store_event_keys(rel, shown);
+    PERFORM softview_internal.install_archive(rel);
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION softview_internal.store_event_keys(rel regclass, shown boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    PERFORM softview_internal.require_owner(rel, 'change its settings');
+    UPDATE softview_internal.tables SET event_keys = shown WHERE relation = rel;
+END
+$$;
+
+
+-- What transaction `transaction` did to rows of `rel`, for a listener of events without keys:
+-- the rows it archived (`hard_delete`, `purge`) and, for a soft-deletable table, the rows whose
+-- current version it wrote (`deleted` or `live` now: its soft deletes and restores, and any
+-- other write). Read with the caller's own rights. The second part reads the whole table:
+-- on a large one, re-read what you show instead.
+CREATE OR REPLACE FUNCTION softview.event_rows(rel regclass, transaction bigint)
+RETURNS TABLE (primary_key jsonb, state text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM softview_internal.require_enabled(rel);
+    RETURN QUERY
+    SELECT d.primary_key, CASE WHEN d.purged THEN 'purge' ELSE 'hard_delete' END
+    FROM softview.deleted_records d
+    WHERE d.transaction_id = transaction AND d.table_oid = rel
+    ORDER BY d.id;
+    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT jsonb_build_object(%s), CASE WHEN t.deleted_at IS NULL THEN ''live'' ELSE ''deleted'' END
+             FROM %s t WHERE t.xmin = xid($1::text::xid8)',
+            (SELECT string_agg(format('%L, t.%I', k, k), ', ') FROM unnest(softview_internal.primary_key(rel)) AS k),
+            softview_internal.qualified_name(rel))
+        USING transaction;
     END IF;
 END
 $$;

@@ -34,15 +34,45 @@ pub enum Operation {
 pub struct Event {
     /// Schema-qualified, as `public.places`.
     pub table: String,
-    /// The primary key, as `{"id": 7}`.
+    /// The primary key, as `{"id": 7}`; null for a table whose events leave keys out
+    /// (`softview.set_event_keys`) and for keys too long for a notification: ask
+    /// [`event_rows`] with [`Event::transaction`].
     pub key: serde_json::Value,
     /// What happened.
     pub operation: Operation,
     /// When the statement ran.
     pub at: DateTime<Utc>,
+    /// The sending transaction (`deleted_records.transaction_id` for hard deletes); `None`
+    /// from toolkits before revision 4.
+    #[serde(default)]
+    pub transaction: Option<i64>,
     /// The process id of the backend that sent it (`pg_backend_pid()` there).
     #[serde(skip)]
     pub sender_pid: i32,
+}
+
+/// A row an event's transaction changed, as [`event_rows`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct EventRow {
+    /// The row's primary key, as `{"id": 7}`.
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub primary_key: serde_json::Value,
+    /// `hard_delete` or `purge` (it is in the archive), `deleted` or `live` (its current
+    /// version is that transaction's).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub state: String,
+}
+
+/// The rows of `table` that `transaction` changed, read with the caller's own rights
+/// (`softview.event_rows`): what an event without a key is about. Reads the whole table for
+/// soft deletes and restores.
+pub fn event_rows(conn: &mut PgConnection, table: &str, transaction: i64) -> Result<Vec<EventRow>> {
+    Ok(
+        diesel::sql_query("SELECT * FROM softview.event_rows($1::regclass, $2)")
+            .bind::<diesel::sql_types::Text, _>(table)
+            .bind::<diesel::sql_types::BigInt, _>(transaction)
+            .load(conn)?,
+    )
 }
 
 /// A payload on channel `softview` that is not an event; the listener skips it.
