@@ -37,3 +37,18 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Partitions created, attached or detached later follow their partitioned table's triggers at
+-- once through an event trigger, which only a superuser may create; installed by anyone else,
+-- softview.refresh of the partitioned table does it (see follow_partitions).
+DO $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        CREATE EVENT TRIGGER softview_follow_partitions ON ddl_command_end
+            WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+            EXECUTE FUNCTION softview_internal.follow_partitions();
+    ELSE
+        RAISE NOTICE 'softview installed without its event trigger (it needs a superuser): a partition created or attached later is archived from the next softview.refresh of its table';
+    END IF;
+END
+$$;

@@ -18,7 +18,6 @@ const GENERIC: &[&str] = &[
     "nothing archived for transaction ",
     "a purge batch must hold at least one row",
     "cannot truncate ",
-    "cannot archive deletes from ",
     "permission denied: ",
 ];
 

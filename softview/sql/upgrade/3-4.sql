@@ -1209,9 +1209,11 @@ BEGIN
     ORDER BY t.relation = TG_RELID DESC
     LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'cannot archive deletes from %: softview did not enable it', TG_RELID::regclass
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'only softview.enable attaches softview_internal.archive_deleted to a table';
+        -- A partition detached from its enabled table, or a trigger attached by hand to a table
+        -- softview did not enable: nothing of it belongs in the archive.
+        RAISE WARNING 'softview archives nothing for %: it is not (part of) an enabled table', TG_RELID::regclass
+            USING HINT = format('DROP TRIGGER softview_archive ON %s', TG_RELID::regclass);
+        RETURN NULL;
     END IF;
     table_name := enabled.table_name;
     key_columns := enabled.key_columns;
@@ -1301,6 +1303,48 @@ BEGIN
             CASE WHEN (SELECT event_keys FROM softview_internal.tables WHERE relation = rel)
                  THEN softview_internal.primary_key(rel) ELSE '{}' END::text);
     END IF;
+END
+$$;
+
+
+-- Keeps the triggers of partitioned tables on their partitions as partitions come and go
+-- (CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH or DETACH PARTITION): a DELETE naming a
+-- new partition is archived at once, one naming a detached one no longer is. It runs as the
+-- role that changed the table, who owns it. Only a superuser can create the event trigger
+-- that calls it; without it, softview.refresh does the same.
+CREATE OR REPLACE FUNCTION softview_internal.follow_partitions() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    enabled regclass;
+    stale record;
+BEGIN
+    FOR enabled IN
+        SELECT DISTINCT t.relation
+        FROM pg_event_trigger_ddl_commands() AS d
+        CROSS JOIN LATERAL pg_partition_ancestors(d.objid) AS a(relid)
+        JOIN softview_internal.tables t ON t.relation = a.relid
+        WHERE d.classid = 'pg_class'::regclass
+          AND (SELECT relkind FROM pg_class WHERE oid = t.relation) = 'p'
+    LOOP
+        PERFORM softview_internal.install_archive(enabled);
+    END LOOP;
+    FOR stale IN
+        SELECT tr.tgrelid::regclass AS relation, tr.tgname
+        FROM pg_trigger tr
+        WHERE tr.tgname IN ('softview_archive', 'softview_truncate')
+          AND tr.tgfoid IN ('softview_internal.archive_deleted()'::regprocedure,
+                            'softview_internal.refuse_truncate()'::regprocedure)
+          AND NOT EXISTS (SELECT 1 FROM softview_internal.tables t
+                          WHERE t.relation = tr.tgrelid
+                             OR t.relation IN (SELECT relid FROM pg_partition_ancestors(tr.tgrelid)))
+    LOOP
+        BEGIN
+            EXECUTE format('DROP TRIGGER %I ON %s', stale.tgname, stale.relation);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE WARNING 'softview archives nothing for % any more; its owner may drop trigger %',
+                          stale.relation, stale.tgname;
+        END;
+    END LOOP;
 END
 $$;
 
@@ -2118,5 +2162,20 @@ BEGIN
     LOOP
         EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
+END
+$$;
+
+-- Partitions created, attached or detached later follow their partitioned table's triggers at
+-- once through an event trigger, which only a superuser may create; installed by anyone else,
+-- softview.refresh of the partitioned table does it (see follow_partitions).
+DO $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        CREATE EVENT TRIGGER softview_follow_partitions ON ddl_command_end
+            WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+            EXECUTE FUNCTION softview_internal.follow_partitions();
+    ELSE
+        RAISE NOTICE 'softview installed without its event trigger (it needs a superuser): a partition created or attached later is archived from the next softview.refresh of its table';
+    END IF;
 END
 $$;
