@@ -145,6 +145,7 @@ pub fn archive_list(conn: &mut PgConnection, table: Option<&str>, limit: i64) ->
             "key",
             "archived at",
             "actor",
+            "database role",
             "reason",
             "transaction",
         ],
@@ -157,6 +158,11 @@ pub fn archive_list(conn: &mut PgConnection, table: Option<&str>, limit: i64) ->
                     r.primary_key.to_string(),
                     timestamp(r.archived_at),
                     r.actor.clone().unwrap_or_else(|| "-".into()),
+                    match (&r.database_role, r.purged) {
+                        (Some(role), true) => format!("{role} (purge)"),
+                        (Some(role), false) => role.clone(),
+                        (None, _) => "-".into(),
+                    },
                     r.reason.clone().unwrap_or_else(|| "-".into()),
                     r.transaction_id.to_string(),
                 ]

@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{count, db, exec, fingerprint, seed};
+use common::{count, db, exec, fingerprint, seed, text};
 use diesel::prelude::*;
 
 /// The `softview` command, on the database at `url`, or with DATABASE_URL unset.
@@ -142,8 +142,13 @@ fn the_admin_commands_delete_list_restore_and_archive() {
     let (code, out, _) = run_softview(url, &["archive", "list"]);
     assert_eq!(code, Some(0));
     let row = out.lines().nth(2).unwrap();
+    let role = text(&mut conn, "SELECT current_user::text").unwrap();
     assert!(
-        row.contains("public.reviews") && row.contains("ann") && row.contains("spam"),
+        out.lines().next().unwrap().contains("database role")
+            && row.contains("public.reviews")
+            && row.contains("ann")
+            && row.contains(&format!(" {role} "))
+            && row.contains("spam"),
         "{out}"
     );
     let id = row.split_whitespace().next().unwrap();
