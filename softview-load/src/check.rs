@@ -17,10 +17,11 @@ pub const TABLES: &[(&str, &str)] = &[
 
 /// Records every committed change the toolkit announces, in the transaction that makes it: a
 /// soft delete, a restore, or a row gone (hard delete, purge, cascade). What the listener
-/// received is compared with it.
+/// received is compared with it. The trigger function pins its search_path: it also fires from
+/// the toolkit's functions (the purge), which run with `pg_catalog, pg_temp`.
 pub const LEDGER_SQL: &str = r#"
 CREATE TABLE load_ledger (table_name text NOT NULL, key jsonb NOT NULL, operation text NOT NULL);
-CREATE FUNCTION load_ledger_record() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION load_ledger_record() RETURNS trigger LANGUAGE plpgsql SET search_path = public AS $$
 BEGIN
     INSERT INTO load_ledger VALUES (
         format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME),

@@ -68,7 +68,9 @@ $$;
 -- dependent without deleted_at, removes), and for a table with enabled parents INSERT and UPDATE
 -- check the parents and write the table. It is generated per table with every name written in,
 -- so each write runs static SQL with a cached plan and no catalog lookups; install_view creates
--- it again whenever the view changes.
+-- it again whenever the view changes. Every name in it is schema-qualified, operators included,
+-- so it needs no pinned search_path: the application's own triggers on the table then run with
+-- the writer's search_path, as they do for a write to the table itself.
 --
 -- An insert is one statement when it can be: the row is written only if its parents are live
 -- (and, for a link, no link with the same parents exists, deleted or live). Anything else takes
@@ -102,7 +104,7 @@ DECLARE
     on_update text;
 BEGIN
     on_delete := CASE WHEN soft_deletable
-        THEN format('UPDATE %s SET deleted_at = now() WHERE %s AND deleted_at IS NULL;',
+        THEN format('UPDATE %s SET deleted_at = pg_catalog.now() WHERE %s AND deleted_at IS NULL;',
                     table_name, softview_internal.match_columns('', key, 'OLD', key, key_operators))
         ELSE format('DELETE FROM %s WHERE %s;', table_name,
                     softview_internal.match_columns('', key, 'OLD', key, key_operators))
@@ -115,7 +117,7 @@ BEGIN
                                             softview_internal.foreign_key_operators(rel, fk.constraint_name)));
         parent_checks := parent_checks || format($check$
         IF NOT %s THEN
-            PERFORM softview_internal.check_parents(%L::regclass, NEW);
+            PERFORM softview_internal.check_parents(%L::pg_catalog.regclass, NEW);
         END IF;$check$,
             parents_live[cardinality(parents_live)], table_name);
         lock_from := lock_from || format('%s p%s', softview_internal.qualified_name(fk.parent),
@@ -155,17 +157,20 @@ BEGIN
             CASE WHEN soft_deletable THEN format($revive$
             revived := false;
             BEGIN
-                UPDATE %s SET deleted_at = NULL WHERE (%s) IN
-                    (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
-                     ORDER BY deleted_at DESC LIMIT 1)
+                UPDATE %s AS t SET deleted_at = NULL
+                FROM (SELECT %s FROM %s WHERE %s AND deleted_at IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NULL)
+                      ORDER BY deleted_at DESC LIMIT 1) AS r
+                WHERE %s
                 RETURNING %s INTO written;
                 revived := FOUND;
             EXCEPTION WHEN unique_violation THEN
                 -- A live link committed while this one was revived: the steps below return it.
             END;
             IF revived THEN NEW := written; RETURN NEW; END IF;$revive$,
-                table_name, key_list, key_list, table_name, link_match, table_name, link_match, view_columns)
+                table_name, key_list, table_name, link_match, table_name, link_match,
+                softview_internal.match_columns('t.', key, 'r', key, key_operators),
+                (SELECT string_agg(format('t.%I', c), ', ') FROM softview_internal.columns(view_rel) AS c))
             ELSE '' END,
             insert_into, new_values, view_columns,
             view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,

@@ -20,7 +20,11 @@ REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview
 -- inlines them into the triggers that call them on every statement or row (a function with
 -- SET is never inlined, and each call would switch the setting twice): inlined, they are
 -- parsed with their caller's pinned search_path; called on their own, they run as the caller
--- and return a value to it, nothing more.
+-- and return a value to it, nothing more. The trigger functions generated for the views
+-- (`write_<oid>`) name everything with its schema instead, so that the application's triggers
+-- on its tables keep the writer's search_path. Triggers of the application that fire from the
+-- toolkit's own functions (soft_delete_row, purge_batch, restore_archived …) run with the
+-- pinned one: they should name their schemas, as PostgreSQL advises for every trigger.
 DO $$
 DECLARE
     f regprocedure;
@@ -28,7 +32,7 @@ BEGIN
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
-          AND p.proconfig IS NULL
+          AND p.proconfig IS NULL AND p.proname NOT LIKE 'write\_%'
           AND p.oid <> ALL (ARRAY['softview_internal.event_payload(text, jsonb, text)',
                                   'softview_internal.current_actor()', 'softview_internal.current_reason()',
                                   'softview_internal.caller()']::regprocedure[])

@@ -540,6 +540,8 @@ const PLANTED: &str = "
     CREATE TABLE public.hijacked (what text);
     GRANT INSERT, SELECT ON public.hijacked TO PUBLIC;
     CREATE FUNCTION public.note(what text) RETURNS void LANGUAGE sql AS $$ INSERT INTO public.hijacked VALUES (what) $$;
+    CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql
+        AS $$ SELECT public.note('now'); SELECT pg_catalog.now() $$;
     CREATE FUNCTION public.quote_ident(name) RETURNS text LANGUAGE sql
         AS $$ SELECT public.note('quote_ident'); SELECT pg_catalog.quote_ident($1::text) $$;
     CREATE FUNCTION public.left(name, integer) RETURNS text LANGUAGE sql
@@ -562,7 +564,7 @@ const LIFECYCLE: &str = "
     SELECT softview.restore_row('app.notes', '{1}');
     SELECT softview.hard_delete_row('app.notes', '{2}');
     SELECT softview.restore_archived(max(id)) FROM softview.deleted_records;
-    UPDATE app.notes SET deleted_at = now() - interval '1 year' WHERE id = 3;
+    UPDATE app.notes SET deleted_at = pg_catalog.now() - interval '1 year' WHERE id = 3;
     SELECT softview.purge_batch('app.notes', 10);
     SELECT count(*) FROM softview.trash('app.notes');";
 
@@ -653,6 +655,7 @@ fn every_toolkit_function_pins_its_search_path() {
             &mut conn,
             "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.proname) FROM pg_proc p
              WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
+               AND p.proname NOT LIKE 'write\\_%'
                AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)"
         )
         .as_deref(),
@@ -690,4 +693,30 @@ fn keys_compare_with_their_own_equality_under_the_pinned_search_path() {
     );
     exec(&mut conn, "SELECT softview.restore_row('tags', '{rUsT}')");
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_uses"), 1);
+}
+
+#[test]
+fn the_applications_triggers_keep_the_writers_search_path_through_the_views() {
+    // The generated view triggers name every schema instead of pinning search_path, so a
+    // trigger of the application that names its tables without schema still finds them.
+    let (_database, mut conn) = crate::common::db();
+    exec(
+        &mut conn,
+        "CREATE TABLE audit (what text);
+         CREATE FUNCTION note_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO audit VALUES (TG_OP || ' ' || TG_TABLE_NAME); RETURN NULL; END $$;
+         CREATE TRIGGER note_change AFTER UPDATE OR INSERT ON reviews
+             FOR EACH ROW EXECUTE FUNCTION note_change();",
+    );
+    crate::common::seed(&mut conn);
+    exec(
+        &mut conn,
+        "DELETE FROM active_reviews WHERE id = 1;
+         INSERT INTO active_reviews (place_id, rating, body) VALUES (2, 3, 'fine');
+         UPDATE active_reviews SET rating = 4 WHERE id = 2;",
+    );
+    assert_eq!(
+        text(&mut conn, "SELECT string_agg(what, ', ') FROM audit").as_deref(),
+        Some("INSERT reviews, INSERT reviews, UPDATE reviews, INSERT reviews, UPDATE reviews")
+    );
 }
