@@ -719,3 +719,80 @@ fn as_actor_refuses_a_blank_actor() {
         1
     );
 }
+
+/// A transaction that deletes a subtree and then its ancestor archives children before their
+/// parents; restoring ordered by table alone failed with 23503 and restored nothing. Rows now
+/// go back row by row as their parents arrive.
+#[test]
+fn a_deleted_tree_is_restored_whole_and_a_blocked_one_not_at_all() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE nodes (id int PRIMARY KEY, parent_id int REFERENCES nodes ON DELETE CASCADE,
+                             deleted_at timestamptz);
+         SELECT softview.enable('nodes');
+         INSERT INTO nodes (id, parent_id)
+         SELECT g, CASE WHEN g > 1 THEN g / 2 END FROM generate_series(1, 31) g;
+         BEGIN;
+         DELETE FROM nodes WHERE id = 8;
+         DELETE FROM nodes WHERE id = 2;
+         COMMIT;",
+    );
+    let archived = count(&mut conn, "SELECT count(*) FROM softview.deleted_records");
+    assert_eq!(archived, 15, "node 2 and its subtree of four levels");
+    assert!(
+        count(
+            &mut conn,
+            "SELECT id FROM softview.deleted_records WHERE primary_key->>'id' = '4'"
+        ) > count(
+            &mut conn,
+            "SELECT id FROM softview.deleted_records WHERE primary_key->>'id' = '8'"
+        ),
+        "a child is archived before its parent"
+    );
+    let transaction = count(
+        &mut conn,
+        "SELECT max(transaction_id) FROM softview.deleted_records",
+    );
+    assert_eq!(
+        archive::restore_transaction(&mut conn, transaction).unwrap(),
+        15
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_nodes"), 31);
+
+    // Delete node 4's subtree, then node 2 alone in another transaction: the first can only
+    // come back under a node 2 that is there.
+    exec(&mut conn, "DELETE FROM nodes WHERE id = 4");
+    exec(
+        &mut conn,
+        "UPDATE nodes SET parent_id = NULL WHERE parent_id = 2;
+         DELETE FROM nodes WHERE id = 2;",
+    );
+    let subtree = count(
+        &mut conn,
+        "SELECT transaction_id FROM softview.deleted_records WHERE primary_key->>'id' = '4'",
+    );
+    let before = count(&mut conn, "SELECT count(*) FROM nodes");
+    let error = archive::restore_transaction(&mut conn, subtree).unwrap_err();
+    assert!(
+        matches!(&error, Error::ParentMissing { constraint: Some(c), detail, .. }
+                 if c == "nodes_parent_id_fkey" && detail == "Key (parent_id)=(2) is not present in table \"nodes\"."),
+        "{error:?}"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM nodes"),
+        before,
+        "nothing restored"
+    );
+    let (state, message) = sql_error(
+        &mut conn,
+        &format!("SELECT softview.restore_transaction({subtree})"),
+    );
+    assert_eq!(
+        (state.as_str(), message.as_str()),
+        (
+            "23503",
+            "insert or update on table \"nodes\" violates foreign key constraint \"nodes_parent_id_fkey\""
+        )
+    );
+}

@@ -1604,36 +1604,96 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_oid, d.database_role)
 $$;
 
--- Restores every row one transaction deleted, parents before children; returns how many. A
--- transaction that also deleted rows the caller may not read is restored by nobody but a role
--- that may read them all: half of it would not be the undo of anything.
+-- Restores every row one transaction deleted; returns how many. Rows go back in dependency
+-- order, row by row (a subtask archived before its task goes back after it). A row that still
+-- fails its foreign key (keys that compare equal only by their own operator, as citext's) is
+-- tried again after the others, until a round restores nothing: then the whole restore fails
+-- with the foreign-key error of the first row that could not go back, and nothing is
+-- restored. A transaction that also deleted rows the caller may not read is
+-- restored by nobody but a role that may read them all: half of it would not be the undo of
+-- anything.
 CREATE FUNCTION softview.restore_transaction(deleting_transaction bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    archived record;
+    pending bigint[];
+    blocked bigint[];
+    archived_id bigint;
     restored bigint := 0;
+    restored_before bigint;
     unreadable bigint := softview_internal.unreadable_in_transaction(deleting_transaction);
+    failed_message text;
+    failed_detail text;
+    failed_constraint text;
+    failed_table text;
+    failed_schema text;
 BEGIN
     IF unreadable > 0 THEN
         RAISE EXCEPTION 'permission denied: transaction % archived % row(s) the caller may not read', deleting_transaction, unreadable
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'a role that may read every table the transaction deleted from restores it';
     END IF;
-    FOR archived IN
-        SELECT d.id
-        FROM softview.deleted_records d
-        LEFT JOIN softview_internal.tables t ON t.relation = d.table_oid
-        WHERE d.transaction_id = deleting_transaction
-        ORDER BY t.position NULLS LAST, d.id
-    LOOP
-        PERFORM softview.restore_archived(archived.id);
-        restored := restored + 1;
-    END LOOP;
-    IF restored = 0 THEN
+    -- Parents before children, row by row: a row needs another row of the transaction when a
+    -- foreign key of its table holds that row's values; each row goes after the longest chain
+    -- of rows it needs (cycles are cut at the number of rows), then by table position.
+    pending := array(
+        WITH RECURSIVE archived AS (
+            SELECT d.id, d.table_oid, d.row_data, coalesce(t.position, 9223372036854775807) AS position
+            FROM softview.deleted_records d
+            LEFT JOIN softview_internal.tables t ON t.relation = d.table_oid
+            WHERE d.transaction_id = deleting_transaction
+        ),
+        needs AS (
+            SELECT child.id AS child, parent.id AS parent
+            FROM archived child
+            JOIN pg_constraint c ON c.contype = 'f' AND c.conrelid = child.table_oid
+            JOIN archived parent ON parent.table_oid = c.confrelid AND parent.id <> child.id
+            WHERE (SELECT bool_and(child.row_data -> ca.attname::text = parent.row_data -> pa.attname::text)
+                   FROM unnest(c.conkey, c.confkey) AS k(child_attnum, parent_attnum)
+                   JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.child_attnum
+                   JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_attnum)
+        ),
+        depth (id, level) AS (
+            SELECT id, 0 FROM archived
+            UNION ALL
+            SELECT n.child, d.level + 1 FROM depth d JOIN needs n ON n.parent = d.id
+            WHERE d.level < (SELECT count(*) FROM archived)
+        )
+        SELECT a.id FROM archived a JOIN depth d USING (id)
+        GROUP BY a.id, a.position
+        ORDER BY max(d.level), a.position, a.id);
+    IF cardinality(pending) = 0 THEN
         RAISE EXCEPTION 'nothing archived for transaction %', coalesce(deleting_transaction::text, 'NULL')
             USING ERRCODE = 'no_data_found',
                   HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
     END IF;
+    LOOP
+        blocked := '{}';
+        restored_before := restored;
+        FOREACH archived_id IN ARRAY pending LOOP
+            BEGIN
+                PERFORM softview.restore_archived(archived_id);
+                restored := restored + 1;
+            EXCEPTION WHEN foreign_key_violation THEN
+                blocked := blocked || archived_id;
+                IF cardinality(blocked) = 1 THEN
+                    -- The round's first blocked row: parents come first, so it is the one
+                    -- that keeps the others out when nothing moves.
+                    GET STACKED DIAGNOSTICS failed_message = MESSAGE_TEXT, failed_detail = PG_EXCEPTION_DETAIL,
+                                            failed_constraint = CONSTRAINT_NAME, failed_table = TABLE_NAME,
+                                            failed_schema = SCHEMA_NAME;
+                END IF;
+            END;
+        END LOOP;
+        EXIT WHEN cardinality(blocked) = 0;
+        IF restored = restored_before THEN
+            RAISE EXCEPTION USING MESSAGE = failed_message, ERRCODE = 'foreign_key_violation',
+                DETAIL = failed_detail, CONSTRAINT = failed_constraint, TABLE = failed_table,
+                SCHEMA = failed_schema,
+                HINT = format('archived row %s of transaction %s needs a row that is neither in its table nor among the rows the transaction deleted; nothing was restored',
+                              blocked[1], deleting_transaction);
+        END IF;
+        pending := blocked;
+    END LOOP;
     RETURN restored;
 END
 $$;
