@@ -7,7 +7,10 @@
 -- cascades would delete. It brings the privilege model: the catalog and the archive are
 -- written only by the toolkit's functions, which check the caller's rights; the archive
 -- records the deleting roles and shows each role only the rows it may read; every function
--- pins its search_path. Every function is replaced, so this step lists them all.
+-- pins its search_path and names each key's own equality operator. Events name their
+-- transaction and can leave keys out per table; partitions follow their table's triggers as
+-- they come and go (with a superuser's event trigger); restore_transaction goes row by row in
+-- foreign-key order. Every function is replaced, so this step lists them all.
 
 DO $$
 BEGIN
