@@ -366,6 +366,31 @@ LANGUAGE sql STABLE STRICT AS $$
     ORDER BY c.conname
 $$;
 
+-- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
+CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(SELECT a.attname
+                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                 ORDER BY k.n)
+$$;
+
+-- The foreign keys from `rel` to itself (a task's parent task): its rows hide with their
+-- ancestors, and writes through its view refuse a hidden parent.
+CREATE FUNCTION softview_internal.self_references(rel regclass)
+RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT c.conname, rel,
+           softview_internal.column_names(rel, c.conkey),
+           softview_internal.column_names(rel, c.confkey),
+           EXISTS (SELECT 1 FROM unnest(c.conkey) AS k(attnum)
+                   JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                   WHERE NOT a.attnotnull)
+    FROM pg_constraint c
+    WHERE c.contype = 'f' AND c.conrelid = rel AND c.confrelid = rel
+    ORDER BY c.conname
+$$;
+
 -- The equality operators of a key, column by column, written `OPERATOR(schema.=)`. Under the
 -- pinned search_path a bare `=` would find only pg_catalog's operators: a citext column would
 -- compare as text, case-sensitively. So every comparison the toolkit generates names the
@@ -414,34 +439,86 @@ $$;
 -- Making, refreshing and dropping the active_* views, and enabling tables.
 
 -- The view's query: the table's columns, rows that are not deleted, and whose parents (by
--- their own active views, so hiding cascades through any depth) are visible.
+-- their own active views, so hiding cascades through any depth) are visible. Where the table
+-- refers to itself (a task's parent task), a row is also hidden while any of its ancestors is
+-- deleted or hidden by its own parents: a view cannot read itself, so the ancestors are walked
+-- by a recursive query per row (one index probe per level; docs/benchmarks.md).
 CREATE FUNCTION softview_internal.view_query(rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
     columns text;
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     conditions text[] := '{}';
     p record;
     exists_parent text;
+    hidden text[];
+    walked name[];
+    walked_list text;
 BEGIN
     SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview_internal.columns(rel) AS c;
-    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+    IF soft_deletable THEN
         conditions := conditions || 't.deleted_at IS NULL'::text;
     END IF;
     FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
-        exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
-            softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns,
-                                           softview_internal.foreign_key_operators(rel, p.constraint_name)));
-        IF p.nullable THEN
-            exists_parent := format('(%s OR %s)',
-                (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
-                exists_parent);
-        END IF;
-        conditions := conditions || exists_parent;
+        conditions := conditions || softview_internal.parent_visible(rel, p.constraint_name, p.parent, p.child_columns,
+                                                                     p.parent_columns, p.nullable, 't');
+    END LOOP;
+    FOR p IN SELECT * FROM softview_internal.self_references(rel) LOOP
+        -- What hides an ancestor x: its deleted_at, or a parent of its own that is not visible.
+        hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END;
+        walked := p.parent_columns || p.child_columns
+                  || CASE WHEN soft_deletable THEN '{deleted_at}'::name[] ELSE '{}' END;
+        FOR exists_parent IN
+            SELECT format('NOT %s', softview_internal.parent_visible(rel, o.constraint_name, o.parent, o.child_columns,
+                                                                   o.parent_columns, o.nullable, 'x'))
+            FROM softview_internal.parents(rel) AS o
+        LOOP
+            hidden := hidden || exists_parent;
+        END LOOP;
+        walked := walked || array(SELECT c FROM softview_internal.parents(rel) AS o, unnest(o.child_columns) AS c);
+        walked_list := (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(walked) AS c);
+        CONTINUE WHEN cardinality(hidden) = 0;
+        conditions := conditions || format(
+            '(%s OR NOT EXISTS (WITH RECURSIVE ancestor (%s) AS (
+                 SELECT %s FROM %s a WHERE %s
+                 UNION
+                 SELECT %s FROM %s a JOIN ancestor x ON %s)
+             SELECT 1 FROM ancestor x WHERE %s))',
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            walked_list,
+            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            softview_internal.qualified_name(rel),
+            softview_internal.match_columns('a.', p.parent_columns, 't', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)),
+            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            softview_internal.qualified_name(rel),
+            softview_internal.match_columns('a.', p.parent_columns, 'x', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)),
+            array_to_string(hidden, ' OR '));
     END LOOP;
     RETURN format('SELECT %s FROM %s t WHERE %s',
-        columns, softview_internal.qualified_name(rel), array_to_string(conditions, ' AND '));
+        columns, softview_internal.qualified_name(rel),
+        coalesce(nullif(array_to_string(conditions, ' AND '), ''), 'true'));
 END
+$$;
+
+-- `row_alias`'s reference through foreign key `constraint_name` names a row the parent's view
+-- shows, or, when its columns may be NULL, is unset. (A bare EXISTS, which PostgreSQL can turn
+-- into a semi-join, where the key cannot be NULL.)
+CREATE FUNCTION softview_internal.parent_visible(rel regclass, constraint_name name, parent regclass,
+                                                child_columns name[], parent_columns name[],
+                                                nullable boolean, row_alias text)
+RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT CASE WHEN nullable
+                THEN format('(%s OR %s)',
+                            (SELECT string_agg(format('%s.%I IS NULL', row_alias, c), ' OR ') FROM unnest(child_columns) AS c),
+                            visible)
+                ELSE visible END
+    FROM (SELECT format('EXISTS (SELECT 1 FROM %s p WHERE %s)', softview_internal.view_name(parent),
+                        softview_internal.match_columns('p.', parent_columns, row_alias, child_columns,
+                                                        softview_internal.foreign_key_operators(rel, constraint_name)))
+                 AS visible) AS v
 $$;
 
 -- The trigger function behind the view of `rel`, generated from the catalog (see
@@ -542,7 +619,8 @@ CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
 LANGUAGE plpgsql AS $$
 DECLARE
     view_name text := softview_internal.view_name(rel);
-    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel));
+    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel)
+                                   UNION ALL SELECT 1 FROM softview_internal.self_references(rel));
     trigger_function text := softview_internal.trigger_function_name(rel);
     previous_function regprocedure;
     saved aclitem[];
@@ -1017,7 +1095,8 @@ DECLARE
     state text;
     key_text text;
 BEGIN
-    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.parents(rel)
+             UNION ALL SELECT * FROM softview_internal.self_references(rel) LOOP
         EXECUTE format(
             'SELECT CASE WHEN %s THEN ''unset''
                          WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''live''
@@ -1102,6 +1181,7 @@ DECLARE
     insert_into text;
     new_values text;
     parents_live text[] := '{}';
+    self_live text[] := '{}';
     parent_checks text := '';
     lock_from text[] := '{}';
     lock_match text[] := '{}';
@@ -1135,6 +1215,20 @@ BEGIN
             format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns,
             softview_internal.foreign_key_operators(rel, fk.constraint_name));
     END LOOP;
+    -- A parent row of the table itself must be in its view: not deleted, nor under a deleted
+    -- ancestor.
+    FOR fk IN SELECT * FROM softview_internal.self_references(rel) LOOP
+        self_live := self_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
+            (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
+            softview_internal.view_name(rel),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns,
+                                            softview_internal.foreign_key_operators(rel, fk.constraint_name)));
+        parent_checks := parent_checks || format($check$
+        IF NOT %s THEN
+            PERFORM softview_internal.check_parents(%L::pg_catalog.regclass, NEW);
+        END IF;$check$,
+            self_live[cardinality(self_live)], table_name);
+    END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
     new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
@@ -1159,7 +1253,7 @@ BEGIN
         END LOOP;
         %s VALUES (%s) RETURNING %s INTO written;$link$,
             array_to_string(lock_from, ', '), array_to_string(lock_match, ' AND '),
-            insert_into, new_values, array_to_string(parents_live, ' AND '),
+            insert_into, new_values, array_to_string(parents_live || self_live, ' AND '),
             CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
                                                  table_name, link_match) ELSE '' END,
             view_columns, parent_checks,
@@ -1184,14 +1278,15 @@ BEGIN
             insert_into, new_values, view_columns,
             view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
             insert_into, new_values, view_columns);
-    ELSIF cardinality(parents_live) = 1 THEN
+    ELSIF cardinality(parents_live) = 1 OR cardinality(self_live) > 0 THEN
         on_insert := format($child$%s
             SELECT %s WHERE %s
             RETURNING %s INTO written;
         IF NOT FOUND THEN%s
             %s VALUES (%s) RETURNING %s INTO written;
         END IF;$child$,
-            insert_into, new_values, parents_live[1], view_columns, replace(parent_checks, E'\n', E'\n    '),
+            insert_into, new_values, array_to_string(parents_live || self_live, ' AND '), view_columns,
+            replace(parent_checks, E'\n', E'\n    '),
             insert_into, new_values, view_columns);
     ELSE
         on_insert := format('%s VALUES (%s) RETURNING %s INTO written;', insert_into, new_values, view_columns);
@@ -1869,7 +1964,8 @@ DECLARE
     p record;
     parent_key text;
 BEGIN
-    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.parents(rel)
+             UNION ALL SELECT * FROM softview_internal.self_references(rel) LOOP
         EXECUTE format('SELECT format(%L, concat_ws(%L, %s)) FROM %s t
                         WHERE %s AND NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s v WHERE %s)',
             format('(%s)=(%%s)', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c)),
@@ -1992,15 +2088,6 @@ LANGUAGE sql STABLE AS $$
     SELECT relation FROM softview_internal.tables
     WHERE soft_deletable AND softview_internal.table_exists(relation)
     ORDER BY position DESC
-$$;
-
--- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
-CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
-LANGUAGE sql STABLE STRICT AS $$
-    SELECT array(SELECT a.attname
-                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
-                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
-                 ORDER BY k.n)
 $$;
 
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the

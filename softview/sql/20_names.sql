@@ -171,6 +171,31 @@ LANGUAGE sql STABLE STRICT AS $$
     ORDER BY c.conname
 $$;
 
+-- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
+CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(SELECT a.attname
+                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                 ORDER BY k.n)
+$$;
+
+-- The foreign keys from `rel` to itself (a task's parent task): its rows hide with their
+-- ancestors, and writes through its view refuse a hidden parent.
+CREATE FUNCTION softview_internal.self_references(rel regclass)
+RETURNS TABLE (constraint_name name, parent regclass, child_columns name[], parent_columns name[], nullable boolean)
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT c.conname, rel,
+           softview_internal.column_names(rel, c.conkey),
+           softview_internal.column_names(rel, c.confkey),
+           EXISTS (SELECT 1 FROM unnest(c.conkey) AS k(attnum)
+                   JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
+                   WHERE NOT a.attnotnull)
+    FROM pg_constraint c
+    WHERE c.contype = 'f' AND c.conrelid = rel AND c.confrelid = rel
+    ORDER BY c.conname
+$$;
+
 -- The equality operators of a key, column by column, written `OPERATOR(schema.=)`. Under the
 -- pinned search_path a bare `=` would find only pg_catalog's operators: a citext column would
 -- compare as text, case-sensitively. So every comparison the toolkit generates names the

@@ -1,34 +1,86 @@
 -- Making, refreshing and dropping the active_* views, and enabling tables.
 
 -- The view's query: the table's columns, rows that are not deleted, and whose parents (by
--- their own active views, so hiding cascades through any depth) are visible.
+-- their own active views, so hiding cascades through any depth) are visible. Where the table
+-- refers to itself (a task's parent task), a row is also hidden while any of its ancestors is
+-- deleted or hidden by its own parents: a view cannot read itself, so the ancestors are walked
+-- by a recursive query per row (one index probe per level; docs/benchmarks.md).
 CREATE FUNCTION softview_internal.view_query(rel regclass) RETURNS text
 LANGUAGE plpgsql STABLE STRICT AS $$
 DECLARE
     columns text;
+    soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     conditions text[] := '{}';
     p record;
     exists_parent text;
+    hidden text[];
+    walked name[];
+    walked_list text;
 BEGIN
     SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview_internal.columns(rel) AS c;
-    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
+    IF soft_deletable THEN
         conditions := conditions || 't.deleted_at IS NULL'::text;
     END IF;
     FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
-        exists_parent := format('EXISTS (SELECT 1 FROM %s p WHERE %s)',
-            softview_internal.view_name(p.parent),
-            softview_internal.match_columns('p.', p.parent_columns, 't', p.child_columns,
-                                           softview_internal.foreign_key_operators(rel, p.constraint_name)));
-        IF p.nullable THEN
-            exists_parent := format('(%s OR %s)',
-                (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
-                exists_parent);
-        END IF;
-        conditions := conditions || exists_parent;
+        conditions := conditions || softview_internal.parent_visible(rel, p.constraint_name, p.parent, p.child_columns,
+                                                                     p.parent_columns, p.nullable, 't');
+    END LOOP;
+    FOR p IN SELECT * FROM softview_internal.self_references(rel) LOOP
+        -- What hides an ancestor x: its deleted_at, or a parent of its own that is not visible.
+        hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END;
+        walked := p.parent_columns || p.child_columns
+                  || CASE WHEN soft_deletable THEN '{deleted_at}'::name[] ELSE '{}' END;
+        FOR exists_parent IN
+            SELECT format('NOT %s', softview_internal.parent_visible(rel, o.constraint_name, o.parent, o.child_columns,
+                                                                   o.parent_columns, o.nullable, 'x'))
+            FROM softview_internal.parents(rel) AS o
+        LOOP
+            hidden := hidden || exists_parent;
+        END LOOP;
+        walked := walked || array(SELECT c FROM softview_internal.parents(rel) AS o, unnest(o.child_columns) AS c);
+        walked_list := (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(walked) AS c);
+        CONTINUE WHEN cardinality(hidden) = 0;
+        conditions := conditions || format(
+            '(%s OR NOT EXISTS (WITH RECURSIVE ancestor (%s) AS (
+                 SELECT %s FROM %s a WHERE %s
+                 UNION
+                 SELECT %s FROM %s a JOIN ancestor x ON %s)
+             SELECT 1 FROM ancestor x WHERE %s))',
+            (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
+            walked_list,
+            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            softview_internal.qualified_name(rel),
+            softview_internal.match_columns('a.', p.parent_columns, 't', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)),
+            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            softview_internal.qualified_name(rel),
+            softview_internal.match_columns('a.', p.parent_columns, 'x', p.child_columns,
+                                           softview_internal.foreign_key_operators(rel, p.constraint_name)),
+            array_to_string(hidden, ' OR '));
     END LOOP;
     RETURN format('SELECT %s FROM %s t WHERE %s',
-        columns, softview_internal.qualified_name(rel), array_to_string(conditions, ' AND '));
+        columns, softview_internal.qualified_name(rel),
+        coalesce(nullif(array_to_string(conditions, ' AND '), ''), 'true'));
 END
+$$;
+
+-- `row_alias`'s reference through foreign key `constraint_name` names a row the parent's view
+-- shows, or, when its columns may be NULL, is unset. (A bare EXISTS, which PostgreSQL can turn
+-- into a semi-join, where the key cannot be NULL.)
+CREATE FUNCTION softview_internal.parent_visible(rel regclass, constraint_name name, parent regclass,
+                                                child_columns name[], parent_columns name[],
+                                                nullable boolean, row_alias text)
+RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT CASE WHEN nullable
+                THEN format('(%s OR %s)',
+                            (SELECT string_agg(format('%s.%I IS NULL', row_alias, c), ' OR ') FROM unnest(child_columns) AS c),
+                            visible)
+                ELSE visible END
+    FROM (SELECT format('EXISTS (SELECT 1 FROM %s p WHERE %s)', softview_internal.view_name(parent),
+                        softview_internal.match_columns('p.', parent_columns, row_alias, child_columns,
+                                                        softview_internal.foreign_key_operators(rel, constraint_name)))
+                 AS visible) AS v
 $$;
 
 -- The trigger function behind the view of `rel`, generated from the catalog (see
@@ -129,7 +181,8 @@ CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
 LANGUAGE plpgsql AS $$
 DECLARE
     view_name text := softview_internal.view_name(rel);
-    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel));
+    has_parents boolean := EXISTS (SELECT 1 FROM softview_internal.parents(rel)
+                                   UNION ALL SELECT 1 FROM softview_internal.self_references(rel));
     trigger_function text := softview_internal.trigger_function_name(rel);
     previous_function regprocedure;
     saved aclitem[];

@@ -8,7 +8,8 @@ DECLARE
     state text;
     key_text text;
 BEGIN
-    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.parents(rel)
+             UNION ALL SELECT * FROM softview_internal.self_references(rel) LOOP
         EXECUTE format(
             'SELECT CASE WHEN %s THEN ''unset''
                          WHEN EXISTS (SELECT 1 FROM %s p WHERE %s) THEN ''live''
@@ -93,6 +94,7 @@ DECLARE
     insert_into text;
     new_values text;
     parents_live text[] := '{}';
+    self_live text[] := '{}';
     parent_checks text := '';
     lock_from text[] := '{}';
     lock_match text[] := '{}';
@@ -126,6 +128,20 @@ BEGIN
             format('p%s.', cardinality(parents_live)), fk.parent_columns, 'NEW', fk.child_columns,
             softview_internal.foreign_key_operators(rel, fk.constraint_name));
     END LOOP;
+    -- A parent row of the table itself must be in its view: not deleted, nor under a deleted
+    -- ancestor.
+    FOR fk IN SELECT * FROM softview_internal.self_references(rel) LOOP
+        self_live := self_live || format('(%s OR EXISTS (SELECT 1 FROM %s p WHERE %s))',
+            (SELECT string_agg(format('NEW.%I IS NULL', c), ' OR ') FROM unnest(fk.child_columns) AS c),
+            softview_internal.view_name(rel),
+            softview_internal.match_columns('p.', fk.parent_columns, 'NEW', fk.child_columns,
+                                            softview_internal.foreign_key_operators(rel, fk.constraint_name)));
+        parent_checks := parent_checks || format($check$
+        IF NOT %s THEN
+            PERFORM softview_internal.check_parents(%L::pg_catalog.regclass, NEW);
+        END IF;$check$,
+            self_live[cardinality(self_live)], table_name);
+    END LOOP;
     insert_into := format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE', table_name,
         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(insert_columns) AS c));
     new_values := (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(insert_columns) AS c);
@@ -150,7 +166,7 @@ BEGIN
         END LOOP;
         %s VALUES (%s) RETURNING %s INTO written;$link$,
             array_to_string(lock_from, ', '), array_to_string(lock_match, ' AND '),
-            insert_into, new_values, array_to_string(parents_live, ' AND '),
+            insert_into, new_values, array_to_string(parents_live || self_live, ' AND '),
             CASE WHEN soft_deletable THEN format(' AND NOT EXISTS (SELECT 1 FROM %s WHERE %s AND deleted_at IS NOT NULL)',
                                                  table_name, link_match) ELSE '' END,
             view_columns, parent_checks,
@@ -175,14 +191,15 @@ BEGIN
             insert_into, new_values, view_columns,
             view_columns, table_name, link_match, CASE WHEN soft_deletable THEN ' AND deleted_at IS NULL' ELSE '' END,
             insert_into, new_values, view_columns);
-    ELSIF cardinality(parents_live) = 1 THEN
+    ELSIF cardinality(parents_live) = 1 OR cardinality(self_live) > 0 THEN
         on_insert := format($child$%s
             SELECT %s WHERE %s
             RETURNING %s INTO written;
         IF NOT FOUND THEN%s
             %s VALUES (%s) RETURNING %s INTO written;
         END IF;$child$,
-            insert_into, new_values, parents_live[1], view_columns, replace(parent_checks, E'\n', E'\n    '),
+            insert_into, new_values, array_to_string(parents_live || self_live, ' AND '), view_columns,
+            replace(parent_checks, E'\n', E'\n    '),
             insert_into, new_values, view_columns);
     ELSE
         on_insert := format('%s VALUES (%s) RETURNING %s INTO written;', insert_into, new_values, view_columns);

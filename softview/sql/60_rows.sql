@@ -156,7 +156,8 @@ DECLARE
     p record;
     parent_key text;
 BEGIN
-    FOR p IN SELECT * FROM softview_internal.parents(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.parents(rel)
+             UNION ALL SELECT * FROM softview_internal.self_references(rel) LOOP
         EXECUTE format('SELECT format(%L, concat_ws(%L, %s)) FROM %s t
                         WHERE %s AND NOT (%s) AND NOT EXISTS (SELECT 1 FROM %s v WHERE %s)',
             format('(%s)=(%%s)', (SELECT string_agg(quote_ident(c), ', ') FROM unnest(p.parent_columns) AS c)),

@@ -71,15 +71,6 @@ LANGUAGE sql STABLE AS $$
     ORDER BY position DESC
 $$;
 
--- The names of columns `attnums` of `rel`, in that order (a constraint's conkey or confkey).
-CREATE FUNCTION softview_internal.column_names(rel regclass, attnums smallint[]) RETURNS name[]
-LANGUAGE sql STABLE STRICT AS $$
-    SELECT array(SELECT a.attname
-                 FROM unnest(attnums) WITH ORDINALITY AS k(attnum, n)
-                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
-                 ORDER BY k.n)
-$$;
-
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
 -- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
 -- foreign key (those wait until their children are gone).

@@ -222,3 +222,73 @@ fn a_child_written_through_its_view_needs_a_live_parent() {
         "SELECT id > 100 AND created_at IS NOT NULL FROM active_reviews WHERE body = 'ok'"
     ));
 }
+
+/// A table that refers to itself (tasks and their subtasks): before, soft-deleting a task left
+/// its subtasks in the view, and a subtask could be added under it through the view. Now the
+/// descendants of a deleted or hidden row are hidden with it, and writes under one are refused.
+#[test]
+fn descendants_hide_with_their_deleted_ancestor_and_cannot_be_added_under_it() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE projects (id int PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE tasks (id int PRIMARY KEY, project_id int NOT NULL REFERENCES projects,
+                             parent_id int REFERENCES tasks, title text, deleted_at timestamptz);
+         SELECT softview.enable('projects'), softview.enable('tasks');
+         INSERT INTO projects VALUES (1, NULL), (2, NULL);
+         INSERT INTO tasks (id, project_id, parent_id, title) VALUES
+             (1, 1, NULL, 'root'), (2, 1, 1, 'child'), (3, 1, 2, 'grandchild'), (4, 1, NULL, 'other'),
+             (5, 2, NULL, 'elsewhere'), (6, 1, 5, 'under a task of another project');",
+    );
+    let visible = |conn: &mut PgConnection| {
+        text(
+            conn,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM active_tasks",
+        )
+    };
+    assert_eq!(visible(&mut conn).as_deref(), Some("1,2,3,4,5,6"));
+
+    exec(&mut conn, "DELETE FROM active_tasks WHERE id = 1");
+    assert_eq!(
+        visible(&mut conn).as_deref(),
+        Some("4,5,6"),
+        "the subtree goes with its root"
+    );
+    assert_eq!(
+        text(&mut conn, "SELECT softview.hidden_by('tasks', '{3}')").as_deref(),
+        Some("public.tasks (id)=(2)")
+    );
+    for parent in [1, 3] {
+        let (state, message) = sql_error(
+            &mut conn,
+            &format!(
+                "INSERT INTO active_tasks (id, project_id, parent_id) VALUES (9, 1, {parent})"
+            ),
+        );
+        assert_eq!(
+            (state.as_str(), message.as_str()),
+            ("SV001", "parent row is deleted: public.tasks"),
+            "under task {parent}"
+        );
+    }
+    let (state, _) = sql_error(
+        &mut conn,
+        "UPDATE active_tasks SET parent_id = 2 WHERE id = 4",
+    );
+    assert_eq!(state, "SV001", "moving a task under a hidden one");
+
+    // An ancestor hidden by its own parent hides its descendants too.
+    exec(&mut conn, "DELETE FROM active_projects WHERE id = 2");
+    assert_eq!(visible(&mut conn).as_deref(), Some("4"));
+
+    exec(
+        &mut conn,
+        "SELECT softview.restore_row('tasks', '{1}'), softview.restore_row('projects', '{2}')",
+    );
+    assert_eq!(visible(&mut conn).as_deref(), Some("1,2,3,4,5,6"));
+    exec(
+        &mut conn,
+        "INSERT INTO active_tasks (id, project_id, parent_id) VALUES (9, 1, 3)",
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM active_tasks"), 7);
+}
