@@ -18,6 +18,7 @@
 --   softview.require_actor(table, on)     hard deletes of the table fail unless softview.actor is set
 --   softview.set_event_keys(table, on)    whether the table's events carry row keys
 --   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
+--   softview.set_hide_descendants(table, on)  whether a self-referencing table's view hides subtrees
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table

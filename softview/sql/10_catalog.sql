@@ -11,8 +11,10 @@ CREATE TABLE softview_internal.tables (
     grace_period interval CHECK (grace_period >= interval '0'),
     enabled_at timestamptz NOT NULL DEFAULT now(),
     position bigint NOT NULL,
-    event_keys boolean NOT NULL DEFAULT true
+    event_keys boolean NOT NULL DEFAULT true,
+    hide_descendants boolean NOT NULL DEFAULT true
 );
+COMMENT ON COLUMN softview_internal.tables.hide_descendants IS 'for a table that refers to itself: its view hides the descendants of hidden rows';
 COMMENT ON COLUMN softview_internal.tables.event_keys IS 'events carry the keys of the rows; false: only the table, operation and transaction';
 COMMENT ON COLUMN softview_internal.tables.enable_order IS 'the order tables were enabled in; it breaks foreign-key cycles';
 COMMENT ON COLUMN softview_internal.tables.position IS 'parents before children, whatever the enable order; set by sort_tables';

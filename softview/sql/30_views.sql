@@ -25,7 +25,8 @@ BEGIN
         conditions := conditions || softview_internal.parent_visible(rel, p.constraint_name, p.parent, p.child_columns,
                                                                      p.parent_columns, p.nullable, 't');
     END LOOP;
-    FOR p IN SELECT * FROM softview_internal.self_references(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.self_references(rel)
+             WHERE (SELECT t.hide_descendants FROM softview_internal.tables t WHERE t.relation = rel) LOOP
         -- What hides an ancestor x: its deleted_at, or a parent of its own that is not visible.
         hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END;
         walked := p.parent_columns || p.child_columns

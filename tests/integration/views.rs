@@ -281,6 +281,23 @@ fn descendants_hide_with_their_deleted_ancestor_and_cannot_be_added_under_it() {
     exec(&mut conn, "DELETE FROM active_projects WHERE id = 2");
     assert_eq!(visible(&mut conn).as_deref(), Some("4"));
 
+    // The walk is a choice per table: off, only rows whose own parents are hidden go.
+    exec(
+        &mut conn,
+        "SELECT softview.set_hide_descendants('tasks', false)",
+    );
+    assert_eq!(visible(&mut conn).as_deref(), Some("2,3,4,6"));
+    let (state, _) = sql_error(
+        &mut conn,
+        "INSERT INTO active_tasks (id, project_id, parent_id) VALUES (9, 1, 1)",
+    );
+    assert_eq!(state, "SV001", "under a deleted parent, still refused");
+    exec(
+        &mut conn,
+        "SELECT softview.set_hide_descendants('tasks', true)",
+    );
+    assert_eq!(visible(&mut conn).as_deref(), Some("4"));
+
     exec(
         &mut conn,
         "SELECT softview.restore_row('tasks', '{1}'), softview.restore_row('projects', '{2}')",

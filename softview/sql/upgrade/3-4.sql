@@ -45,7 +45,9 @@ COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deletin
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 
 
-ALTER TABLE softview_internal.tables ADD COLUMN event_keys boolean NOT NULL DEFAULT true;
+ALTER TABLE softview_internal.tables ADD COLUMN event_keys boolean NOT NULL DEFAULT true,
+                                     ADD COLUMN hide_descendants boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN softview_internal.tables.hide_descendants IS 'for a table that refers to itself: its view hides the descendants of hidden rows';
 COMMENT ON COLUMN softview_internal.tables.event_keys IS 'events carry the keys of the rows; false: only the table, operation and transaction';
 
 -- match_columns takes the key's equality operators now.
@@ -389,7 +391,8 @@ BEGIN
         conditions := conditions || softview_internal.parent_visible(rel, p.constraint_name, p.parent, p.child_columns,
                                                                      p.parent_columns, p.nullable, 't');
     END LOOP;
-    FOR p IN SELECT * FROM softview_internal.self_references(rel) LOOP
+    FOR p IN SELECT * FROM softview_internal.self_references(rel)
+             WHERE (SELECT t.hide_descendants FROM softview_internal.tables t WHERE t.relation = rel) LOOP
         -- What hides an ancestor x: its deleted_at, or a parent of its own that is not visible.
         hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END;
         walked := p.parent_columns || p.child_columns
@@ -1460,22 +1463,39 @@ $$;
 CREATE OR REPLACE FUNCTION softview.set_event_keys(rel regclass, shown boolean) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF shown IS NULL THEN
-        RAISE EXCEPTION 'invalid setting: set_event_keys takes true or false, not NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM softview_internal.store_event_keys(rel, shown);
+    PERFORM softview_internal.store_table_flag(rel, 'event_keys', shown);
     PERFORM softview_internal.install_archive(rel);
 END
 $$;
 
 
-CREATE OR REPLACE FUNCTION softview_internal.store_event_keys(rel regclass, shown boolean) RETURNS void
+-- Whether the view of `rel`, a table that refers to itself, hides the descendants of deleted
+-- and hidden rows (the default). Off, its view reads like any other table's, without walking
+-- up each row's ancestors (docs/benchmarks.md: a list page 3.4x, a key lookup 1.9x at depth
+-- 10), and only a write under a deleted or hidden parent row itself is refused.
+CREATE OR REPLACE FUNCTION softview.set_hide_descendants(rel regclass, hidden boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM softview_internal.store_table_flag(rel, 'hide_descendants', hidden);
+    PERFORM softview.refresh(rel);
+END
+$$;
+
+
+-- Sets one of a table's yes-or-no settings, for its owner.
+CREATE OR REPLACE FUNCTION softview_internal.store_table_flag(rel regclass, flag text, value boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'invalid setting: % takes true or false, not NULL', flag
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM softview_internal.require_enabled(rel);
     PERFORM softview_internal.require_owner(rel, 'change its settings');
-    UPDATE softview_internal.tables SET event_keys = shown WHERE relation = rel;
+    UPDATE softview_internal.tables
+    SET event_keys = CASE WHEN flag = 'event_keys' THEN value ELSE event_keys END,
+        hide_descendants = CASE WHEN flag = 'hide_descendants' THEN value ELSE hide_descendants END
+    WHERE relation = rel;
 END
 $$;
 
