@@ -6,6 +6,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use softview_devdb::{TestDatabase, test_database};
 
+/// An empty database, for tests that install a toolkit of their own (an older revision, or
+/// as a role of their own).
+pub const EMPTY: softview_devdb::Template = softview_devdb::Template {
+    name: "empty",
+    setup: |_| Ok(()),
+};
+
 /// A fresh migrated database and a connection to it.
 pub fn db() -> (TestDatabase, PgConnection) {
     let database = test_database(&softview_example::TEMPLATE).expect("test database");

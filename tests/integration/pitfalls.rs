@@ -631,3 +631,33 @@ fn live_code_sees_neither_the_child_nor_its_deleted_parent() {
         0
     );
 }
+
+/// Pitfall 11: a table whose rows have parents in the same table. Toolkit revision 3 followed
+/// foreign keys to other tables only: the subtasks of a deleted task stayed in the view, and
+/// one could be added under it.
+#[test]
+fn revision_3_leaves_the_subtasks_of_a_deleted_task_live() {
+    let database = softview_devdb::test_database(&crate::common::EMPTY).expect("test database");
+    let mut conn = database.connect().expect("connect");
+    exec(
+        &mut conn,
+        include_str!("../fixtures/toolkit_revision_3.sql"),
+    );
+    exec(
+        &mut conn,
+        "CREATE TABLE tasks (id int PRIMARY KEY, parent_id int REFERENCES tasks, deleted_at timestamptz);
+         SELECT softview.enable('tasks');
+         INSERT INTO tasks VALUES (1, NULL, NULL), (2, 1, NULL), (3, 2, NULL);
+         DELETE FROM active_tasks WHERE id = 1;
+         INSERT INTO active_tasks (id, parent_id) VALUES (4, 1);",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM active_tasks"
+        )
+        .as_deref(),
+        Some("2,3,4"),
+        "the deleted task's subtree is live, and grew"
+    );
+}

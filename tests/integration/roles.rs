@@ -7,13 +7,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use softview_devdb::{TestDatabase, test_database};
 
-use crate::common::{count, exec, sql_error, text};
-
-/// An empty database: the toolkit is installed into it by a role of the test's own.
-const EMPTY: softview_devdb::Template = softview_devdb::Template {
-    name: "empty",
-    setup: |_| Ok(()),
-};
+use crate::common::{EMPTY, count, exec, sql_error, text};
 
 /// The roles of one test database, named after it (roles belong to the whole server), dropped
 /// with everything they own when the test ends.
