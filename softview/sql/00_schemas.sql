@@ -20,6 +20,7 @@
 --   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
 --   softview.set_hide_descendants(table, on)  whether a self-referencing table's view hides subtrees
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
+--   softview.changed_references           table: references ON DELETE SET NULL/DEFAULT changed, for undo
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table
 --   softview.restore_transaction(xid)     put back every row one transaction deleted, parents first

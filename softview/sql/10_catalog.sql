@@ -57,6 +57,24 @@ COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: i
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
 CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
 
+-- What ON DELETE SET NULL and SET DEFAULT foreign keys changed when rows of enabled tables were
+-- hard-deleted: the referencing row and the values its columns held, so that restoring the
+-- deleting transaction puts the references back.
+CREATE TABLE softview.changed_references (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    table_oid oid NOT NULL,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    constraint_name text NOT NULL,
+    old_values jsonb NOT NULL,
+    new_values jsonb NOT NULL,
+    database_role text
+);
+COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
+COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
+CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id);
+
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
 -- transaction on the same connection reads '' rather than NULL.
 CREATE FUNCTION softview_internal.current_actor() RETURNS text

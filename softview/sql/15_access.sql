@@ -46,6 +46,10 @@ LANGUAGE sql STABLE AS $$
         WHERE c.oid = table_oid AND c.relkind IN ('r', 'p')), false)
 $$;
 
+ALTER TABLE softview.changed_references ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON softview.changed_references FOR SELECT
+    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
+
 ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON softview.deleted_records FOR SELECT
     USING (softview_internal.may_read_archived(current_user, table_oid, database_role));

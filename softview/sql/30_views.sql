@@ -585,6 +585,7 @@ DECLARE
     dependents text;
     created regclass;
     member regclass;
+    referencing record;
     probed_parents regclass[];
 BEGIN
     PERFORM softview.forget_dropped_tables();
@@ -603,6 +604,16 @@ BEGIN
         EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    FOR referencing IN SELECT c.conrelid::regclass AS relation, c.conname FROM pg_constraint c
+                       WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('n', 'd') LOOP
+        BEGIN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', softview_internal.reference_trigger_name(referencing.conname),
+                           softview_internal.qualified_name(referencing.relation));
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'the owner of % may drop trigger %', referencing.relation,
+                         softview_internal.reference_trigger_name(referencing.conname);
+        END;
+    END LOOP;
     -- The indexes softview created on the table (see ensure_index).
     FOR created IN
         SELECT i.indexrelid::regclass FROM pg_index i

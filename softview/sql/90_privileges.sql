@@ -10,7 +10,7 @@ GRANT SELECT ON softview_internal.tables, softview_internal.settings TO PUBLIC;
 GRANT SELECT ON softview.enabled_tables TO PUBLIC;
 -- The archive: each role reads the rows the policy `readable` shows it; only the archive
 -- trigger writes it, as the toolkit's owner.
-GRANT SELECT ON softview.deleted_records TO PUBLIC;
+GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
 -- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
 REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
 

@@ -796,3 +796,74 @@ fn a_deleted_tree_is_restored_whole_and_a_blocked_one_not_at_all() {
         )
     );
 }
+
+/// ON DELETE SET NULL nulls the references to a hard-deleted row; before, nothing recorded
+/// them, and restoring the row left its children detached. The archive now records what the
+/// action changed, and restoring the transaction puts each reference back where the row still
+/// holds what the action set.
+#[test]
+fn references_a_delete_nulled_come_back_with_the_deleted_row() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE folders (id int PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE files (id int PRIMARY KEY, folder_id int REFERENCES folders ON DELETE SET NULL,
+                             name text, deleted_at timestamptz);
+         SELECT softview.enable('folders');
+         INSERT INTO folders VALUES (1, NULL), (2, NULL);
+         INSERT INTO files VALUES (1, 1, 'a', NULL), (2, 1, 'b', NULL), (3, 2, 'c', NULL);
+         DELETE FROM folders WHERE id = 1;",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s %s→%s', primary_key, old_values, new_values), '; ' ORDER BY id)
+             FROM softview.changed_references"
+        )
+        .as_deref(),
+        Some(r#"{"id": 1} {"folder_id": 1}→{"folder_id": null}; {"id": 2} {"folder_id": 1}→{"folder_id": null}"#)
+    );
+    // A user moves file 2 meanwhile: it stays where the user put it.
+    exec(&mut conn, "UPDATE files SET folder_id = 2 WHERE id = 2");
+    let transaction = count(
+        &mut conn,
+        "SELECT transaction_id FROM softview.deleted_records",
+    );
+    assert_eq!(
+        archive::restore_transaction(&mut conn, transaction).unwrap(),
+        1
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s:%s', id, folder_id), ',' ORDER BY id) FROM files"
+        )
+        .as_deref(),
+        Some("1:1,2:2,3:2")
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM softview.changed_references"
+        ),
+        0,
+        "dealt with"
+    );
+    // A plain update of the reference is not recorded; disabling removes the recording.
+    exec(&mut conn, "UPDATE files SET folder_id = NULL WHERE id = 3");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM softview.changed_references"
+        ),
+        0
+    );
+    exec(&mut conn, "SELECT softview.disable('folders')");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'files'::regclass AND NOT tgisinternal"
+        ),
+        0
+    );
+}

@@ -20,7 +20,7 @@ fn migrations_run_revert_all_and_run_again() {
         migrated.as_deref(),
         Some(
             "__diesel_schema_migrations,active_activities,active_place_activities,active_places,\
-             active_reviews,activities,deleted_records,enabled_tables,place_activities,places,\
+             active_reviews,activities,changed_references,deleted_records,enabled_tables,place_activities,places,\
              reviews,settings,tables"
         )
     );

@@ -55,8 +55,8 @@ fn the_install_script_creates_only_the_toolkit_schemas_and_the_uninstall_removes
     assert_eq!(
         schema_objects(&mut conn).as_deref(),
         Some(
-            "softview.deleted_records softview.enabled_tables softview_internal.settings \
-             softview_internal.tables"
+            "softview.changed_references softview.deleted_records softview.enabled_tables \
+             softview_internal.settings softview_internal.tables"
         )
     );
     assert_eq!(

@@ -154,7 +154,7 @@ fn the_database_holds_the_toolkit_and_the_application_and_nothing_else() {
         ))
         .get_result::<String>(&mut conn)
         .unwrap(),
-        r#"app.TaskNotes, app.tasks, public.__diesel_schema_migrations, softview.deleted_records, softview_internal.settings, softview_internal.tables"#
+        r#"app.TaskNotes, app.tasks, public.__diesel_schema_migrations, softview.changed_references, softview.deleted_records, softview_internal.settings, softview_internal.tables"#
     );
 }
 

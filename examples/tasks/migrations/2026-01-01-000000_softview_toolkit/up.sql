@@ -20,6 +20,7 @@
 --   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
 --   softview.set_hide_descendants(table, on)  whether a self-referencing table's view hides subtrees
 --   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
+--   softview.changed_references           table: references ON DELETE SET NULL/DEFAULT changed, for undo
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table
 --   softview.restore_transaction(xid)     put back every row one transaction deleted, parents first
@@ -136,6 +137,24 @@ COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: i
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
 CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
 
+-- What ON DELETE SET NULL and SET DEFAULT foreign keys changed when rows of enabled tables were
+-- hard-deleted: the referencing row and the values its columns held, so that restoring the
+-- deleting transaction puts the references back.
+CREATE TABLE softview.changed_references (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    table_oid oid NOT NULL,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    constraint_name text NOT NULL,
+    old_values jsonb NOT NULL,
+    new_values jsonb NOT NULL,
+    database_role text
+);
+COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
+COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
+CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id);
+
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
 -- transaction on the same connection reads '' rather than NULL.
 CREATE FUNCTION softview_internal.current_actor() RETURNS text
@@ -191,6 +210,10 @@ LANGUAGE sql STABLE AS $$
         FROM pg_class c
         WHERE c.oid = table_oid AND c.relkind IN ('r', 'p')), false)
 $$;
+
+ALTER TABLE softview.changed_references ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON softview.changed_references FOR SELECT
+    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
 
 ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
 CREATE POLICY readable ON softview.deleted_records FOR SELECT
@@ -1026,6 +1049,7 @@ DECLARE
     dependents text;
     created regclass;
     member regclass;
+    referencing record;
     probed_parents regclass[];
 BEGIN
     PERFORM softview.forget_dropped_tables();
@@ -1044,6 +1068,16 @@ BEGIN
         EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
+    FOR referencing IN SELECT c.conrelid::regclass AS relation, c.conname FROM pg_constraint c
+                       WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('n', 'd') LOOP
+        BEGIN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', softview_internal.reference_trigger_name(referencing.conname),
+                           softview_internal.qualified_name(referencing.relation));
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'the owner of % may drop trigger %', referencing.relation,
+                         softview_internal.reference_trigger_name(referencing.conname);
+        END;
+    END LOOP;
     -- The indexes softview created on the table (see ensure_index).
     FOR created IN
         SELECT i.indexrelid::regclass FROM pg_index i
@@ -1414,6 +1448,38 @@ BEGIN
 END
 $$;
 
+-- Records what an ON DELETE SET NULL or SET DEFAULT foreign key (TG_ARGV[0]) changed in a row
+-- of the referencing table, when a delete of the referenced row (an enabled table's) fired it:
+-- install_archive attaches it to fire only from within another trigger (the referential action),
+-- when the referencing columns change. It writes as the toolkit's owner, the row's key and
+-- its columns before and after, for restore_transaction to put back.
+CREATE FUNCTION softview_internal.record_changed_reference() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    referencing name[] := (SELECT softview_internal.column_names(c.conrelid, c.conkey)
+                           FROM pg_constraint c WHERE c.conrelid = TG_RELID AND c.conname = TG_ARGV[0]);
+    old_row jsonb := to_jsonb(OLD);
+    new_row jsonb := to_jsonb(NEW);
+BEGIN
+    INSERT INTO softview.changed_references (table_oid, table_name, primary_key, constraint_name,
+                                             old_values, new_values, database_role)
+    SELECT TG_RELID, softview_internal.qualified_name(TG_RELID),
+           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(softview_internal.primary_key(TG_RELID)) AS k),
+           TG_ARGV[0],
+           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(referencing) AS k),
+           (SELECT jsonb_object_agg(k, new_row -> k) FROM unnest(referencing) AS k),
+           softview_internal.caller();
+    RETURN NULL;
+END
+$$;
+
+-- The trigger name for foreign key `constraint_name`'s changes (see record_changed_reference):
+-- constraint names are unique per table, and may be long.
+CREATE FUNCTION softview_internal.reference_trigger_name(constraint_name name) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT 'softview_reference_' || left(md5(constraint_name), 12)
+$$;
+
 -- TRUNCATE removes rows without DELETE triggers, so it would skip the archive, the required
 -- actor and the events: it is refused unless the session says, with softview.allow_truncate,
 -- that skipping them is what it wants.
@@ -1440,6 +1506,7 @@ CREATE FUNCTION softview_internal.install_archive(rel regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     target regclass;
+    fk record;
 BEGIN
     FOR target IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_truncate BEFORE TRUNCATE ON %s
@@ -1449,6 +1516,36 @@ BEGIN
                         REFERENCING OLD TABLE AS gone
                         FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.archive_deleted()',
             softview_internal.qualified_name(target));
+    END LOOP;
+    -- Foreign keys that null or default their columns when a row of `rel` is deleted: their
+    -- tables record what changed, for undo. A table of another owner, or without a primary
+    -- key, is named in a NOTICE instead.
+    FOR fk IN
+        SELECT c.conrelid::regclass AS referencing, c.conname,
+               softview_internal.column_names(c.conrelid, c.conkey) AS columns
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('n', 'd') AND c.conparentid = 0
+    LOOP
+        IF cardinality(softview_internal.primary_key(fk.referencing)) = 0 THEN
+            RAISE NOTICE 'restoring rows of % will not put back the references of % through %: it has no primary key',
+                         softview_internal.qualified_name(rel), fk.referencing, fk.conname;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE OF %s ON %s FOR EACH ROW
+                            WHEN (pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 0 AND (%s) IS DISTINCT FROM (%s))
+                            EXECUTE FUNCTION softview_internal.record_changed_reference(%L)',
+                softview_internal.reference_trigger_name(fk.conname),
+                (SELECT string_agg(quote_ident(c), ', ') FROM unnest(fk.columns) AS c),
+                softview_internal.qualified_name(fk.referencing),
+                (SELECT string_agg(format('OLD.%I', c), ', ') FROM unnest(fk.columns) AS c),
+                (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(fk.columns) AS c),
+                fk.conname);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'restoring rows of % will not put back the references of % through %: only its owner can record them',
+                         softview_internal.qualified_name(rel), fk.referencing, fk.conname
+                USING HINT = format('its owner runs SELECT softview.refresh(%L)', softview_internal.qualified_name(rel));
+        END;
     END LOOP;
     IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel) THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
@@ -1809,8 +1906,54 @@ BEGIN
         END IF;
         pending := blocked;
     END LOOP;
+    PERFORM softview_internal.restore_references(deleting_transaction);
     RETURN restored;
 END
+$$;
+
+-- Puts back the references that ON DELETE SET NULL or SET DEFAULT changed in the deleting
+-- transaction, with the caller's rights, where the referencing row still holds what the
+-- action set; a row changed since is left as it is and named in a NOTICE. The records are
+-- forgotten either way.
+CREATE FUNCTION softview_internal.restore_references(deleting_transaction bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    change softview.changed_references;
+    updated bigint;
+BEGIN
+    FOR change IN SELECT * FROM softview.changed_references c
+                  WHERE c.transaction_id = deleting_transaction ORDER BY c.id LOOP
+        CONTINUE WHEN NOT softview_internal.table_exists(change.table_oid);
+        EXECUTE format('UPDATE %s t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS o,
+                               jsonb_populate_record(NULL::%s, $2) AS k, jsonb_populate_record(NULL::%s, $3) AS n
+                        WHERE %s AND %s',
+            softview_internal.qualified_name(change.table_oid),
+            (SELECT string_agg(format('%I = o.%I', c, c), ', ') FROM jsonb_object_keys(change.old_values) AS c),
+            softview_internal.qualified_name(change.table_oid), softview_internal.qualified_name(change.table_oid),
+            softview_internal.qualified_name(change.table_oid),
+            softview_internal.match_columns('t.', softview_internal.primary_key(change.table_oid), 'k',
+                                            softview_internal.primary_key(change.table_oid),
+                                            softview_internal.primary_key_operators(change.table_oid)),
+            (SELECT string_agg(format('t.%I IS NOT DISTINCT FROM n.%I', c, c), ' AND ')
+             FROM jsonb_object_keys(change.new_values) AS c))
+        USING change.old_values, change.primary_key, change.new_values;
+        GET DIAGNOSTICS updated = ROW_COUNT;
+        IF updated = 0 THEN
+            RAISE NOTICE 'left % % as it is: it no longer holds what % set when the row it referred to was deleted',
+                         change.table_name, change.primary_key, change.constraint_name;
+        END IF;
+    END LOOP;
+    PERFORM softview_internal.forget_changed_references(deleting_transaction);
+END
+$$;
+
+-- Forgets the reference changes of a transaction that the caller may read (restore_references
+-- has dealt with them).
+CREATE FUNCTION softview_internal.forget_changed_references(deleting_transaction bigint) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM softview.changed_references c
+    WHERE c.transaction_id = deleting_transaction
+      AND softview_internal.may_read_archived(softview_internal.caller(), c.table_oid, c.database_role)
 $$;
 
 -- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
@@ -2309,7 +2452,7 @@ GRANT SELECT ON softview_internal.tables, softview_internal.settings TO PUBLIC;
 GRANT SELECT ON softview.enabled_tables TO PUBLIC;
 -- The archive: each role reads the rows the policy `readable` shows it; only the archive
 -- trigger writes it, as the toolkit's owner.
-GRANT SELECT ON softview.deleted_records TO PUBLIC;
+GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
 -- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
 REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
 
