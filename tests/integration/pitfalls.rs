@@ -661,3 +661,37 @@ fn revision_3_leaves_the_subtasks_of_a_deleted_task_live() {
         "the deleted task's subtree is live, and grew"
     );
 }
+
+/// Pitfall 12: ON DELETE SET NULL. Toolkit revision 3 archived the deleted folder but not what
+/// its delete did to the files that referred to it: restoring the folder left them detached.
+#[test]
+fn revision_3_restores_a_folder_without_the_files_its_delete_detached() {
+    let database = softview_devdb::test_database(&crate::common::EMPTY).expect("test database");
+    let mut conn = database.connect().expect("connect");
+    exec(
+        &mut conn,
+        include_str!("../fixtures/toolkit_revision_3.sql"),
+    );
+    exec(
+        &mut conn,
+        "CREATE TABLE folders (id int PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE files (id int PRIMARY KEY, folder_id int REFERENCES folders ON DELETE SET NULL);
+         SELECT softview.enable('folders');
+         INSERT INTO folders VALUES (1, NULL);
+         INSERT INTO files VALUES (1, 1), (2, 1);
+         DELETE FROM folders WHERE id = 1;",
+    );
+    exec(
+        &mut conn,
+        "SELECT softview.restore_transaction(transaction_id) FROM softview.deleted_records",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(format('%s:%s', id, folder_id), ',' ORDER BY id) FROM files"
+        )
+        .as_deref(),
+        Some("1:,2:"),
+        "the folder is back, its files are not in it"
+    );
+}
