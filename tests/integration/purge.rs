@@ -399,3 +399,64 @@ fn bad_ages_and_settings_are_refused_where_they_are_given() {
     );
     assert_eq!(settings(&mut conn), before);
 }
+
+/// A deleted list and its deleted items, all due: before, the purge took the items in their
+/// own batch and transaction, and restoring the list's transaction brought the list back
+/// empty. Rows due with their parent through ON DELETE CASCADE now go in the parent's batch.
+#[test]
+fn rows_due_with_their_parent_are_purged_and_restored_with_it() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE lists (id int PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE items (id int PRIMARY KEY, list_id int NOT NULL REFERENCES lists ON DELETE CASCADE,
+                             deleted_at timestamptz);
+         SELECT softview.enable('lists'), softview.enable('items');
+         INSERT INTO lists VALUES (1, now() - interval '40 days'), (2, NULL);
+         INSERT INTO items VALUES (1, 1, now() - interval '40 days'), (2, 1, NULL),
+                                  (3, 2, now() - interval '40 days');",
+    );
+    let report = purge::purge(
+        &mut conn,
+        &PurgeOptions::default(),
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    let purged: Vec<_> = report
+        .tables
+        .iter()
+        .filter(|(_, rows)| *rows > 0)
+        .cloned()
+        .collect();
+    assert_eq!(
+        purged,
+        vec![
+            ("public.items".to_owned(), 1),
+            ("public.lists".to_owned(), 1)
+        ],
+        "item 3 on its own (its list is live), list 1 with items 1 and 2"
+    );
+    assert_eq!(report.cascaded, vec![("public.items".to_owned(), 2)]);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(DISTINCT transaction_id) FROM softview.deleted_records
+             WHERE row_data->>'list_id' = '1' OR (table_name = 'public.lists' AND primary_key->>'id' = '1')"
+        ),
+        1,
+        "the list and both its items in one transaction"
+    );
+    let transaction = count(
+        &mut conn,
+        "SELECT transaction_id FROM softview.deleted_records WHERE table_name = 'public.lists'",
+    );
+    exec(
+        &mut conn,
+        &format!("SELECT softview.restore_transaction({transaction})"),
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM items WHERE list_id = 1"),
+        2
+    );
+}

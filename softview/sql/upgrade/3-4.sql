@@ -2224,8 +2224,9 @@ $$;
 
 
 -- The rows of `rel` a purge would remove now: deleted longer ago than `older_than` (the
--- table's grace period when NULL), and not still referenced through a RESTRICT or NO ACTION
--- foreign key (those wait until their children are gone).
+-- table's grace period when NULL), not still referenced through a RESTRICT or NO ACTION
+-- foreign key (those wait until their children are gone), and not due to go with their parent
+-- through an ON DELETE CASCADE key.
 CREATE OR REPLACE FUNCTION softview_internal.purge_candidates(rel regclass, older_than interval DEFAULT NULL,
                                           selected text DEFAULT '1') RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -2233,8 +2234,24 @@ DECLARE
     age interval := softview_internal.checked_age('age to purge from',
                                                   coalesce(older_than, softview.grace_period(rel)));
     held text;
+    grouped text;
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
+    -- A row whose parent through an ON DELETE CASCADE key is due too goes with that parent, in
+    -- its batch's transaction, so that restoring that transaction brings both back.
+    SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s g WHERE %s AND g.deleted_at < now() - %L::interval)',
+                             softview_internal.qualified_name(c.confrelid),
+                             softview_internal.match_columns(
+                                 'g.', softview_internal.column_names(c.confrelid, c.confkey),
+                                 'c', softview_internal.column_names(c.conrelid, c.conkey),
+                                 softview_internal.foreign_key_operators(c.conrelid, c.conname)),
+                             softview_internal.checked_age('age to purge from',
+                                                           coalesce(older_than, softview.grace_period(c.confrelid)))), '')
+    INTO grouped
+    FROM pg_constraint c
+    JOIN softview_internal.tables t ON t.relation = c.confrelid AND t.soft_deletable
+    WHERE c.contype = 'f' AND c.conrelid = rel AND c.confdeltype = 'c'
+      AND softview_internal.table_exists(c.confrelid);
     SELECT string_agg(format(' AND NOT EXISTS (SELECT 1 FROM %s x WHERE %s)',
                              softview_internal.qualified_name(c.conrelid),
                              softview_internal.match_columns(
@@ -2244,8 +2261,8 @@ BEGIN
     INTO held
     FROM pg_constraint c
     WHERE c.contype = 'f' AND c.confrelid = rel AND c.confdeltype IN ('a', 'r');
-    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s',
-        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''));
+    RETURN format('SELECT %s FROM %s c WHERE c.deleted_at < now() - %L::interval%s%s',
+        selected, softview_internal.qualified_name(rel), age, coalesce(held, ''), coalesce(grouped, ''));
 END
 $$;
 
