@@ -23,4 +23,5 @@ mod refresh;
 mod roles;
 mod toolkit;
 mod tour;
+mod undo;
 mod views;
