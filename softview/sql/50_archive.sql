@@ -435,19 +435,27 @@ CREATE FUNCTION softview.restore_archived(archive_id bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     taken record;
-    columns text;
 BEGIN
     PERFORM softview_internal.check_archive_drift(archive_id);
     taken := softview_internal.take_archived(archive_id);
+    PERFORM softview_internal.insert_archived(taken.rel, taken.row_data);
+    RETURN taken.row_data;
+END
+$$;
+
+-- Inserts an archived row into `rel` as it was (identity values included), with the caller's
+-- rights.
+CREATE FUNCTION softview_internal.insert_archived(rel regclass, row_data jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    columns text;
+BEGIN
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
-    WHERE attrelid = taken.rel AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-      AND taken.row_data ? attname;
+    WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped AND attgenerated = '' AND row_data ? attname;
     EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM jsonb_populate_record(NULL::%s, $1)',
-                   softview_internal.qualified_name(taken.rel), columns, columns,
-                   softview_internal.qualified_name(taken.rel))
-    USING taken.row_data;
-    RETURN taken.row_data;
+                   softview_internal.qualified_name(rel), columns, columns, softview_internal.qualified_name(rel))
+    USING row_data;
 END
 $$;
 
@@ -462,8 +470,10 @@ $$;
 -- Restores every row one transaction deleted; returns how many. Rows go back in dependency
 -- order, row by row (a subtask archived before its task goes back after it). A row that still
 -- fails its foreign key (keys that compare equal only by their own operator, as citext's) is
--- tried again after the others, until a round restores nothing: then the whole restore fails
--- with the foreign-key error of the first row that could not go back, and nothing is
+-- tried again after the others. Rows that wait for each other go back with deferrable keys
+-- checked at the end (the transaction's constraints are all IMMEDIATE afterwards), or with
+-- their nullable references cut and filled in last. When nothing moves, the whole restore
+-- fails with the foreign-key error of the first row that could not go back, and nothing is
 -- restored. A transaction that also deleted rows the caller may not read is
 -- restored by nobody but a role that may read them all: half of it would not be the undo of
 -- anything.
@@ -481,6 +491,13 @@ DECLARE
     failed_constraint text;
     failed_table text;
     failed_schema text;
+    -- Rows restored with their nullable foreign keys cut, to be filled in at the end.
+    cutting boolean := false;
+    cut_tables regclass[] := '{}';
+    cut_rows jsonb[] := '{}';
+    cut_columns name[];
+    taken record;
+    i integer;
 BEGIN
     IF unreadable > 0 THEN
         RAISE EXCEPTION 'permission denied: transaction % archived % row(s) the caller may not read', deleting_transaction, unreadable
@@ -521,12 +538,30 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'softview.deleted_records.transaction_id names the transactions it holds';
     END IF;
+    -- Deferrable foreign keys are checked at the end, so rows referring to each other in a
+    -- cycle go back in any order.
+    SET CONSTRAINTS ALL DEFERRED;
     LOOP
         blocked := '{}';
         restored_before := restored;
         FOREACH archived_id IN ARRAY pending LOOP
             BEGIN
-                PERFORM softview.restore_archived(archived_id);
+                IF cutting THEN
+                    PERFORM softview_internal.check_archive_drift(archived_id);
+                    taken := softview_internal.take_archived(archived_id);
+                    cut_columns := array(
+                        SELECT DISTINCT a.attname
+                        FROM pg_constraint c
+                        CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+                        WHERE c.conrelid = taken.rel AND c.contype = 'f' AND NOT a.attnotnull);
+                    PERFORM softview_internal.insert_archived(taken.rel, taken.row_data
+                        || coalesce((SELECT jsonb_object_agg(c, NULL::jsonb) FROM unnest(cut_columns) AS c), '{}'));
+                    cut_tables := cut_tables || taken.rel;
+                    cut_rows := cut_rows || taken.row_data;
+                ELSE
+                    PERFORM softview.restore_archived(archived_id);
+                END IF;
                 restored := restored + 1;
             EXCEPTION WHEN foreign_key_violation THEN
                 blocked := blocked || archived_id;
@@ -540,6 +575,13 @@ BEGIN
             END;
         END LOOP;
         EXIT WHEN cardinality(blocked) = 0;
+        IF restored = restored_before AND NOT cutting THEN
+            -- Rows that wait for each other (a cycle of foreign keys that are not deferrable):
+            -- try them with their nullable references cut, filled in once all are back.
+            cutting := true;
+            pending := blocked;
+            CONTINUE;
+        END IF;
         IF restored = restored_before THEN
             RAISE EXCEPTION USING MESSAGE = failed_message, ERRCODE = 'foreign_key_violation',
                 DETAIL = failed_detail, CONSTRAINT = failed_constraint, TABLE = failed_table,
@@ -547,8 +589,26 @@ BEGIN
                 HINT = format('archived row %s of transaction %s needs a row that is neither in its table nor among the rows the transaction deleted; nothing was restored',
                               blocked[1], deleting_transaction);
         END IF;
+        cutting := false;
         pending := blocked;
     END LOOP;
+    FOR i IN 1..cardinality(cut_rows) LOOP
+        cut_columns := array(
+            SELECT DISTINCT a.attname
+            FROM pg_constraint c
+            CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+            WHERE c.conrelid = cut_tables[i] AND c.contype = 'f' AND NOT a.attnotnull);
+        EXECUTE format('UPDATE %s t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS o WHERE %s',
+            softview_internal.qualified_name(cut_tables[i]),
+            (SELECT string_agg(format('%I = o.%I', c, c), ', ') FROM unnest(cut_columns) AS c),
+            softview_internal.qualified_name(cut_tables[i]),
+            softview_internal.match_columns('t.', softview_internal.primary_key(cut_tables[i]), 'o',
+                                            softview_internal.primary_key(cut_tables[i]),
+                                            softview_internal.primary_key_operators(cut_tables[i])))
+        USING cut_rows[i];
+    END LOOP;
+    SET CONSTRAINTS ALL IMMEDIATE;
     PERFORM softview_internal.restore_references(deleting_transaction);
     RETURN restored;
 END

@@ -867,3 +867,55 @@ fn references_a_delete_nulled_come_back_with_the_deleted_row() {
         0
     );
 }
+
+/// Rows that refer to each other in a cycle go back together: through foreign keys that are
+/// deferrable (checked at the end of the restore), or, when they are not, with their nullable
+/// references cut and filled in once every row is back.
+#[test]
+fn rows_that_refer_to_each_other_are_restored_together() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE people (id int PRIMARY KEY, partner_id int REFERENCES people, deleted_at timestamptz);
+         CREATE TABLE teams (id int PRIMARY KEY, lead_id int NOT NULL, deleted_at timestamptz);
+         CREATE TABLE members (id int PRIMARY KEY,
+                               team_id int NOT NULL REFERENCES teams DEFERRABLE, deleted_at timestamptz);
+         ALTER TABLE teams ADD FOREIGN KEY (lead_id) REFERENCES members DEFERRABLE;
+         SELECT softview.enable('people'), softview.enable('teams'), softview.enable('members');
+         INSERT INTO people VALUES (1, NULL, NULL), (2, 1, NULL);
+         UPDATE people SET partner_id = 2 WHERE id = 1;
+         BEGIN;
+         SET CONSTRAINTS ALL DEFERRED;
+         INSERT INTO teams VALUES (1, 1, NULL);
+         INSERT INTO members VALUES (1, 1, NULL);
+         COMMIT;",
+    );
+    let state = |conn: &mut PgConnection| {
+        text(
+            conn,
+            "SELECT concat_ws(' ', (SELECT string_agg(id || '>' || partner_id, ',' ORDER BY id) FROM people),
+                                   (SELECT string_agg(id || '>' || lead_id, ',') FROM teams),
+                                   (SELECT string_agg(id || '>' || team_id, ',') FROM members))",
+        )
+    };
+    let before = state(&mut conn);
+    exec(&mut conn, "DELETE FROM people");
+    exec(
+        &mut conn,
+        "BEGIN; SET CONSTRAINTS ALL DEFERRED; DELETE FROM teams; DELETE FROM members; COMMIT;",
+    );
+    for table in ["public.people", "public.teams"] {
+        let transaction = count(
+            &mut conn,
+            &format!(
+                "SELECT max(transaction_id) FROM softview.deleted_records WHERE table_name = '{table}'"
+            ),
+        );
+        assert_eq!(
+            archive::restore_transaction(&mut conn, transaction).unwrap(),
+            2,
+            "{table}"
+        );
+    }
+    assert_eq!(state(&mut conn), before);
+}
