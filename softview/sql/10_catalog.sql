@@ -53,9 +53,12 @@ COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 -- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
--- pruning at a fraction of a B-tree's cost on every archived row.
-CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id);
-CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at);
+-- pruning at a fraction of a B-tree's cost on every archived row. Autovacuum summarizes each
+-- range as it fills: a range not summarized yet is read whole by every lookup.
+CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id)
+    WITH (autosummarize = on);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at)
+    WITH (autosummarize = on);
 
 -- What ON DELETE SET NULL and SET DEFAULT foreign keys changed when rows of enabled tables were
 -- hard-deleted: the referencing row and the values its columns held, so that restoring the
@@ -73,7 +76,8 @@ CREATE TABLE softview.changed_references (
 );
 COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
-CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id);
+CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)
+    WITH (autosummarize = on);
 
 -- The transaction-local settings, empty counting as unset: after set_config(…, true) a later
 -- transaction on the same connection reads '' rather than NULL.

@@ -324,6 +324,14 @@ BEGIN
 END
 $$;
 
+-- The newest archive id, as the toolkit's owner sees it: rows archived after this call have
+-- larger ids, so a purge counts what one batch archived by reading from here on, not the whole
+-- archive (whose newest BRIN ranges are not summarized until a VACUUM).
+CREATE FUNCTION softview_internal.archive_mark() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(max(id), 0) FROM softview.deleted_records
+$$;
+
 -- Why an archived row cannot go back into its table as it is now, one row per problem.
 CREATE FUNCTION softview.archive_drift(archive_id bigint)
 RETURNS TABLE (column_name text, problem text)

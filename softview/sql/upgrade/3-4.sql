@@ -63,7 +63,10 @@ CREATE TABLE softview.changed_references (
 );
 COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
-CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id);
+CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)
+    WITH (autosummarize = on);
+ALTER INDEX softview.deleted_records_transaction SET (autosummarize = on);
+ALTER INDEX softview.deleted_records_archived_at SET (autosummarize = on);
 
 -- match_columns takes the key's equality operators now.
 DROP FUNCTION softview_internal.match_columns(text, name[], text, name[]);
@@ -1630,6 +1633,15 @@ BEGIN
     PERFORM softview_internal.require_owner(rel, 'change its settings');
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
 END
+$$;
+
+
+-- The newest archive id, as the toolkit's owner sees it: rows archived after this call have
+-- larger ids, so a purge counts what one batch archived by reading from here on, not the whole
+-- archive (whose newest BRIN ranges are not summarized until a VACUUM).
+CREATE OR REPLACE FUNCTION softview_internal.archive_mark() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(max(id), 0) FROM softview.deleted_records
 $$;
 
 

@@ -111,16 +111,27 @@ fn pairs(rows: Vec<TableRows>) -> Vec<(String, i64)> {
     rows.into_iter().map(|r| (r.table_name, r.rows)).collect()
 }
 
-/// The rows this transaction archived so far, per table. (PostgreSQL's transaction-local
+/// The newest archive id before a batch (`softview_internal.archive_mark`).
+fn archive_mark(conn: &mut PgConnection) -> Result<i64> {
+    Ok(diesel::select(diesel::dsl::sql::<BigInt>(
+        "softview_internal.archive_mark()",
+    ))
+    .get_result(conn)?)
+}
+
+/// The rows this transaction archived after `mark`, per table, read by id from the mark on:
+/// the archive's BRIN index on transaction_id cannot skip ranges no VACUUM has summarized yet,
+/// which made each batch read every row archived since. (PostgreSQL's transaction-local
 /// statistics would count unarchived tables too, but they keep counts of earlier transactions
 /// until they are flushed, up to a second later.)
-fn archived_in_transaction(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
+fn archived_since(conn: &mut PgConnection, mark: i64) -> Result<Vec<(String, i64)>> {
     Ok(pairs(
         diesel::sql_query(
             "SELECT table_name, count(*) AS rows FROM softview.deleted_records
-             WHERE transaction_id = pg_current_xact_id()::text::bigint
+             WHERE id > $1 AND transaction_id = pg_current_xact_id()::text::bigint
              GROUP BY 1 ORDER BY 1",
         )
+        .bind::<BigInt, _>(mark)
         .load(conn)?,
     ))
 }
@@ -243,6 +254,7 @@ fn purge_table(
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let (rows, deleted) = conn.transaction(|conn| -> Result<_> {
+            let mark = archive_mark(conn)?;
             let rows: i64 = diesel::select(
                 diesel::dsl::sql::<BigInt>("softview.purge_batch(")
                     .bind::<Text, _>(table)
@@ -255,7 +267,7 @@ fn purge_table(
             .get_result(conn)?;
             let archived = match rows {
                 0 => Vec::new(),
-                _ => archived_in_transaction(conn)?,
+                _ => archived_since(conn, mark)?,
             };
             Ok((rows, archived))
         })?;
