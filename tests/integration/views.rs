@@ -309,3 +309,30 @@ fn descendants_hide_with_their_deleted_ancestor_and_cannot_be_added_under_it() {
     );
     assert_eq!(count(&mut conn, "SELECT count(*) FROM active_tasks"), 7);
 }
+
+/// A generated column of a table with enabled parents: the view copied its generation
+/// expression in as a default, which PostgreSQL refuses (0A000 cannot use column reference in
+/// DEFAULT expression), so the table could not be enabled. Writes through the view now leave
+/// it to the table.
+#[test]
+fn a_child_with_a_generated_column_is_enabled_and_written_through_its_view() {
+    let (_db, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "CREATE TABLE prices (id int PRIMARY KEY, place_id int NOT NULL REFERENCES places,
+                              net int NOT NULL, gross int GENERATED ALWAYS AS (net * 2) STORED,
+                              deleted_at timestamptz);
+         SELECT softview.enable('prices');
+         INSERT INTO active_prices (id, place_id, net) VALUES (1, 1, 21);
+         UPDATE active_prices SET net = 10 WHERE id = 1;",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT gross::text FROM active_prices WHERE id = 1"
+        )
+        .as_deref(),
+        Some("20")
+    );
+}

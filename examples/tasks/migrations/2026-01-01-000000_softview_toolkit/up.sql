@@ -713,6 +713,7 @@ BEGIN
             FROM pg_attribute a
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.attgenerated = ''  -- a generated column's expression is no default
               AND (d.adbin IS NOT NULL OR a.attidentity <> '')
         LOOP
             EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', view_name, col.attname,
