@@ -475,6 +475,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_oid, d.database_role)
 $$;
 
+-- The columns of `rel`'s foreign keys that may be NULL: what a restore can leave empty and
+-- fill in once the rows they refer to are back.
+CREATE FUNCTION softview_internal.nullable_reference_columns(rel regclass) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT DISTINCT a.attname
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = rel AND c.contype = 'f' AND NOT a.attnotnull)
+$$;
+
 -- Restores every row one transaction deleted; returns how many. Rows go back in dependency
 -- order, row by row (a subtask archived before its task goes back after it). A row that still
 -- fails its foreign key (keys that compare equal only by their own operator, as citext's) is
@@ -557,12 +569,7 @@ BEGIN
                 IF cutting THEN
                     PERFORM softview_internal.check_archive_drift(archived_id);
                     taken := softview_internal.take_archived(archived_id);
-                    cut_columns := array(
-                        SELECT DISTINCT a.attname
-                        FROM pg_constraint c
-                        CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
-                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-                        WHERE c.conrelid = taken.rel AND c.contype = 'f' AND NOT a.attnotnull);
+                    cut_columns := softview_internal.nullable_reference_columns(taken.rel);
                     PERFORM softview_internal.insert_archived(taken.rel, taken.row_data
                         || coalesce((SELECT jsonb_object_agg(c, NULL::jsonb) FROM unnest(cut_columns) AS c), '{}'));
                     cut_tables := cut_tables || taken.rel;
@@ -601,12 +608,7 @@ BEGIN
         pending := blocked;
     END LOOP;
     FOR i IN 1..cardinality(cut_rows) LOOP
-        cut_columns := array(
-            SELECT DISTINCT a.attname
-            FROM pg_constraint c
-            CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
-            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-            WHERE c.conrelid = cut_tables[i] AND c.contype = 'f' AND NOT a.attnotnull);
+        cut_columns := softview_internal.nullable_reference_columns(cut_tables[i]);
         EXECUTE format('UPDATE %s t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS o WHERE %s',
             softview_internal.qualified_name(cut_tables[i]),
             (SELECT string_agg(format('%I = o.%I', c, c), ', ') FROM unnest(cut_columns) AS c),

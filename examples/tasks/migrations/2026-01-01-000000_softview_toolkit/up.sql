@@ -480,10 +480,9 @@ DECLARE
     soft_deletable boolean := (SELECT t.soft_deletable FROM softview_internal.tables t WHERE t.relation = rel);
     conditions text[] := '{}';
     p record;
-    exists_parent text;
     hidden text[];
     walked name[];
-    walked_list text;
+    walked_select text;
 BEGIN
     SELECT string_agg(format('t.%I', c), ', ') INTO columns FROM softview_internal.columns(rel) AS c;
     IF soft_deletable THEN
@@ -496,19 +495,19 @@ BEGIN
     FOR p IN SELECT * FROM softview_internal.self_references(rel)
              WHERE (SELECT t.hide_descendants FROM softview_internal.tables t WHERE t.relation = rel) LOOP
         -- What hides an ancestor x: its deleted_at, or a parent of its own that is not visible.
-        hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END;
-        walked := p.parent_columns || p.child_columns
-                  || CASE WHEN soft_deletable THEN '{deleted_at}'::name[] ELSE '{}' END;
-        FOR exists_parent IN
-            SELECT format('NOT %s', softview_internal.parent_visible(rel, o.constraint_name, o.parent, o.child_columns,
-                                                                   o.parent_columns, o.nullable, 'x'))
-            FROM softview_internal.parents(rel) AS o
-        LOOP
-            hidden := hidden || exists_parent;
-        END LOOP;
-        walked := walked || array(SELECT c FROM softview_internal.parents(rel) AS o, unnest(o.child_columns) AS c);
-        walked_list := (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(walked) AS c);
+        hidden := CASE WHEN soft_deletable THEN ARRAY['x.deleted_at IS NOT NULL'] ELSE '{}' END
+                  || array(SELECT format('NOT %s', softview_internal.parent_visible(rel, o.constraint_name, o.parent,
+                                                       o.child_columns, o.parent_columns, o.nullable, 'x'))
+                           FROM softview_internal.parents(rel) AS o);
         CONTINUE WHEN cardinality(hidden) = 0;
+        -- The columns the walk needs: the keys it follows and what hides a row.
+        walked := array(SELECT DISTINCT c
+                        FROM unnest(p.parent_columns || p.child_columns
+                                    || CASE WHEN soft_deletable THEN '{deleted_at}'::name[] ELSE '{}' END
+                                    || array(SELECT c FROM softview_internal.parents(rel) AS o,
+                                                           unnest(o.child_columns) AS c)) AS c
+                        ORDER BY c);
+        walked_select := (SELECT string_agg(format('a.%I', c), ', ') FROM unnest(walked) AS c);
         conditions := conditions || format(
             '(%s OR NOT EXISTS (WITH RECURSIVE ancestor (%s) AS (
                  SELECT %s FROM %s a WHERE %s
@@ -516,12 +515,12 @@ BEGIN
                  SELECT %s FROM %s a JOIN ancestor x ON %s)
              SELECT 1 FROM ancestor x WHERE %s))',
             (SELECT string_agg(format('t.%I IS NULL', c), ' OR ') FROM unnest(p.child_columns) AS c),
-            walked_list,
-            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            (SELECT string_agg(quote_ident(c), ', ') FROM unnest(walked) AS c),
+            walked_select,
             softview_internal.qualified_name(rel),
             softview_internal.match_columns('a.', p.parent_columns, 't', p.child_columns,
                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
-            (SELECT string_agg(DISTINCT format('a.%I', c), ', ') FROM unnest(walked) AS c),
+            walked_select,
             softview_internal.qualified_name(rel),
             softview_internal.match_columns('a.', p.parent_columns, 'x', p.child_columns,
                                            softview_internal.foreign_key_operators(rel, p.constraint_name)),
@@ -1837,6 +1836,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       AND NOT softview_internal.may_read_archived(softview_internal.caller(), d.table_oid, d.database_role)
 $$;
 
+-- The columns of `rel`'s foreign keys that may be NULL: what a restore can leave empty and
+-- fill in once the rows they refer to are back.
+CREATE FUNCTION softview_internal.nullable_reference_columns(rel regclass) RETURNS name[]
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT array(
+        SELECT DISTINCT a.attname
+        FROM pg_constraint c
+        CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+        WHERE c.conrelid = rel AND c.contype = 'f' AND NOT a.attnotnull)
+$$;
+
 -- Restores every row one transaction deleted; returns how many. Rows go back in dependency
 -- order, row by row (a subtask archived before its task goes back after it). A row that still
 -- fails its foreign key (keys that compare equal only by their own operator, as citext's) is
@@ -1919,12 +1930,7 @@ BEGIN
                 IF cutting THEN
                     PERFORM softview_internal.check_archive_drift(archived_id);
                     taken := softview_internal.take_archived(archived_id);
-                    cut_columns := array(
-                        SELECT DISTINCT a.attname
-                        FROM pg_constraint c
-                        CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
-                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-                        WHERE c.conrelid = taken.rel AND c.contype = 'f' AND NOT a.attnotnull);
+                    cut_columns := softview_internal.nullable_reference_columns(taken.rel);
                     PERFORM softview_internal.insert_archived(taken.rel, taken.row_data
                         || coalesce((SELECT jsonb_object_agg(c, NULL::jsonb) FROM unnest(cut_columns) AS c), '{}'));
                     cut_tables := cut_tables || taken.rel;
@@ -1963,12 +1969,7 @@ BEGIN
         pending := blocked;
     END LOOP;
     FOR i IN 1..cardinality(cut_rows) LOOP
-        cut_columns := array(
-            SELECT DISTINCT a.attname
-            FROM pg_constraint c
-            CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
-            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-            WHERE c.conrelid = cut_tables[i] AND c.contype = 'f' AND NOT a.attnotnull);
+        cut_columns := softview_internal.nullable_reference_columns(cut_tables[i]);
         EXECUTE format('UPDATE %s t SET %s FROM jsonb_populate_record(NULL::%s, $1) AS o WHERE %s',
             softview_internal.qualified_name(cut_tables[i]),
             (SELECT string_agg(format('%I = o.%I', c, c), ', ') FROM unnest(cut_columns) AS c),
