@@ -289,6 +289,23 @@ fn bad_arguments_to_the_sql_api_are_named_and_change_nothing() {
                 "invalid setting: require_actor takes true or false, not NULL",
             ),
         ),
+        ("softview.set_event_keys(NULL, false)", null_table),
+        ("softview.set_hide_descendants(NULL, false)", null_table),
+        ("softview.event_rows(NULL, 1)", null_table),
+        (
+            "softview.set_event_keys('places', NULL)",
+            (
+                "22004",
+                "invalid setting: event_keys takes true or false, not NULL",
+            ),
+        ),
+        (
+            "softview.set_hide_descendants('places', NULL)",
+            (
+                "22004",
+                "invalid setting: hide_descendants takes true or false, not NULL",
+            ),
+        ),
         (
             "softview.prune_archive(NULL)",
             ("22004", "invalid age to prune from: it must not be NULL"),
@@ -424,5 +441,23 @@ fn an_archive_listing_of_no_rows_or_of_a_view_is_refused() {
         error.to_string(),
         "the archive holds rows of tables, and active_places is not one. \
          It is the view softview made for public.places: give the table."
+    );
+}
+
+/// The toolkit's owner generates a view's trigger function only for the view softview made:
+/// with the view gone, there is nothing to attach it to.
+#[test]
+fn a_trigger_function_is_generated_only_for_an_existing_view() {
+    let (_db, mut conn) = db();
+    exec(&mut conn, "SELECT softview.drop_views('places')");
+    assert_eq!(
+        sql_error(
+            &mut conn,
+            "SELECT softview_internal.install_write_function('places')"
+        ),
+        (
+            "42809".to_owned(),
+            "cannot enable public.places: public.active_places is not a view of it".to_owned()
+        )
     );
 }
