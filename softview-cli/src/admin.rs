@@ -2,9 +2,10 @@
 //! existing database, through the toolkit's row functions.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Jsonb, Text, Timestamptz};
 
 use softview::lifecycle::archive;
+use softview::lifecycle::by_key::{self, Action, Effect, EffectKind};
 use softview::{Error, Result};
 
 use crate::cli::print_table;
@@ -44,19 +45,14 @@ pub fn trash(conn: &mut PgConnection, table: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn restore(conn: &mut PgConnection, table: &str, key: &[String]) -> Result<()> {
-    let values = key_values(conn, table, key)?;
-    let row = row_function(conn, "softview.restore_row", table, &values)?;
+pub fn restore(conn: &mut PgConnection, table: &str, key: &[String], dry_run: bool) -> Result<()> {
+    let values = by_key::key_values(conn, table, key)?;
+    if dry_run {
+        return print_preview(conn, table, &values, Action::Restore, "restore");
+    }
+    let row = by_key::restore(conn, table, &values)?;
     println!("restored {table} {}: {row}", key.join(" "));
-    let hidden_by: Option<String> = diesel::select(
-        diesel::dsl::sql::<Nullable<Text>>("softview.hidden_by(")
-            .bind::<Text, _>(table)
-            .sql("::regclass, ")
-            .bind::<Array<Text>, _>(&values)
-            .sql(")"),
-    )
-    .get_result(conn)?;
-    if let Some(parent) = hidden_by {
+    if let Some(parent) = by_key::hidden_by(conn, table, &values)? {
         println!(
             "  it stays hidden while its parent {parent} is deleted or hidden: restore that too"
         );
@@ -64,50 +60,54 @@ pub fn restore(conn: &mut PgConnection, table: &str, key: &[String]) -> Result<(
     Ok(())
 }
 
-/// A key as the command line takes it: one value per argument, as written (spaces, commas and
-/// all). A single argument for a table whose primary key has several columns is split on
-/// commas, so that `1,2` names a composite key.
-fn key_values(conn: &mut PgConnection, table: &str, key: &[String]) -> Result<Vec<String>> {
-    let [single] = key else {
-        return Ok(key.to_vec());
-    };
-    let columns: Option<i32> = diesel::select(diesel::dsl::sql::<Nullable<Integer>>(
-        "(SELECT cardinality(primary_key) FROM softview.enabled_tables WHERE relation = to_regclass(",
-    )
-    .bind::<Text, _>(table)
-    .sql("))"))
-    .get_result(conn)?;
-    Ok(match columns {
-        Some(n) if n > 1 => single.split(',').map(str::to_owned).collect(),
-        _ => vec![single.clone()],
-    })
+/// What `softview delete` was asked to do.
+pub struct Deletion<'a> {
+    pub table: &'a str,
+    pub key: &'a [String],
+    pub hard: bool,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub dry_run: bool,
 }
 
-pub fn delete(
-    conn: &mut PgConnection,
-    table: &str,
-    key: &[String],
-    hard: bool,
-    actor: Option<&str>,
-    reason: Option<&str>,
-) -> Result<()> {
-    let function = if hard {
-        "softview.hard_delete_row"
+pub fn delete(conn: &mut PgConnection, deletion: Deletion<'_>) -> Result<()> {
+    let Deletion {
+        table,
+        key,
+        hard,
+        actor,
+        reason,
+        dry_run,
+    } = deletion;
+    let values = by_key::key_values(conn, table, key)?;
+    let (action, what) = if hard {
+        (Action::HardDelete, "delete for good")
     } else {
-        "softview.soft_delete_row"
+        (Action::SoftDelete, "soft delete")
     };
-    let values = key_values(conn, table, key)?;
     let (row, now) = conn.transaction(|conn| {
+        let act = |conn: &mut PgConnection| {
+            if dry_run {
+                return print_preview(conn, table, &values, action, what).map(|()| None);
+            }
+            let row = if hard {
+                by_key::hard_delete(conn, table, &values)?
+            } else {
+                by_key::soft_delete(conn, table, &values)?
+            };
+            Ok(Some(row))
+        };
         let row = match actor {
-            Some(actor) => softview::as_actor(conn, actor, reason, |conn| {
-                row_function(conn, function, table, &values)
-            })?,
-            None => row_function(conn, function, table, &values)?,
+            Some(actor) => softview::as_actor(conn, actor, reason, act)?,
+            None => act(conn)?,
         };
         let now: String =
             diesel::select(diesel::dsl::sql::<Text>("to_jsonb(now())::text")).get_result(conn)?;
         Ok::<_, Error>((row, now))
     })?;
+    let Some(row) = row else {
+        return Ok(());
+    };
     // A row deleted before keeps its deleted_at; one this call deleted has the transaction's.
     let already = !hard && row.get("deleted_at").map(ToString::to_string) != Some(now);
     let verb = match (hard, already) {
@@ -119,21 +119,55 @@ pub fn delete(
     Ok(())
 }
 
-/// Calls one of the toolkit's row functions.
-fn row_function(
+/// Prints what an action would do, a line per table; a refused action is an error.
+fn print_preview(
     conn: &mut PgConnection,
-    function: &str,
     table: &str,
     key: &[String],
-) -> Result<serde_json::Value> {
-    Ok(diesel::select(
-        diesel::dsl::sql::<Jsonb>(&format!("{function}("))
-            .bind::<Text, _>(table)
-            .sql("::regclass, ")
-            .bind::<Array<Text>, _>(key)
-            .sql(")"),
-    )
-    .get_result(conn)?)
+    action: Action,
+    what: &str,
+) -> Result<()> {
+    let effects = by_key::preview(conn, table, key, action)?;
+    if let Some(refusal) = effects.iter().find(|e| e.kind == EffectKind::Refused) {
+        return Err(Error::InvalidArgument(format!(
+            "dry run: the {what} would be refused: {}",
+            refusal.detail.as_deref().unwrap_or("")
+        )));
+    }
+    println!("dry run: the {what} of {table} {} would", key.join(" "));
+    print_table(
+        &["table", "rows", "effect"],
+        &effects
+            .iter()
+            .map(|e| {
+                vec![
+                    e.table.clone(),
+                    e.rows.map_or_else(String::new, |n| n.to_string()),
+                    effect_words(e),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    println!("nothing was changed");
+    Ok(())
+}
+
+/// An effect in words, as the command line and the console say it.
+fn effect_words(effect: &Effect) -> String {
+    match effect.kind {
+        EffectKind::SoftDeleted => "soft-deleted".into(),
+        EffectKind::AlreadyDeleted => "already deleted: stays as it is".into(),
+        EffectKind::Restored => "restored".into(),
+        EffectKind::StillHidden => format!(
+            "still hidden: {}",
+            effect.detail.as_deref().unwrap_or("a parent is deleted")
+        ),
+        EffectKind::Hidden => "hidden from the views with it".into(),
+        EffectKind::Shown => "back in the views with it".into(),
+        EffectKind::Deleted => "deleted for good".into(),
+        EffectKind::Changed => "references set to NULL or their default".into(),
+        _ => effect.detail.clone().unwrap_or_default(),
+    }
 }
 
 pub fn archive_list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<()> {

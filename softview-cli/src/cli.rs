@@ -32,6 +32,9 @@ enum Command {
         /// one `1,2`. Values are taken as written, spaces and all.
         #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
         key: Vec<String>,
+        /// Say what the restore would bring back into the views, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Soft-delete a row, or with --hard delete it for good (the archive keeps a copy).
     Delete {
@@ -47,6 +50,10 @@ enum Command {
         /// Why, recorded in the archive (needs --actor).
         #[arg(long, requires = "actor", value_parser = not_blank)]
         reason: Option<String>,
+        /// Say what the delete would do, table by table (rows hidden with it; with --hard,
+        /// rows deleted, changed or refusing it), change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// One purge pass: hard-delete rows whose grace period is over, in batches.
     Purge {
@@ -144,10 +151,15 @@ pub fn run(args: Args) -> Result<()> {
             &mut with_toolkit(interruptible(args.database_url)?)?,
             &table,
         ),
-        Command::Restore { table, key } => admin::restore(
+        Command::Restore {
+            table,
+            key,
+            dry_run,
+        } => admin::restore(
             &mut with_toolkit(interruptible(args.database_url)?)?,
             &table,
             &key,
+            dry_run,
         ),
         Command::Delete {
             table,
@@ -155,13 +167,17 @@ pub fn run(args: Args) -> Result<()> {
             hard,
             actor,
             reason,
+            dry_run,
         } => admin::delete(
             &mut with_toolkit(interruptible(args.database_url)?)?,
-            &table,
-            &key,
-            hard,
-            actor.as_deref(),
-            reason.as_deref(),
+            admin::Deletion {
+                table: &table,
+                key: &key,
+                hard,
+                actor: actor.as_deref(),
+                reason: reason.as_deref(),
+                dry_run,
+            },
         ),
         Command::Purge {
             table,

@@ -37,6 +37,8 @@
 --   softview.hard_delete_row(table, key)
 --   softview.hidden_by(table, key)        the parent row that keeps a row out of its view
 --   softview.trash(table)                 deleted rows, newest first, with their purge time
+--   softview.browse(table, shown, after, n)   a page of stored rows in key order, with their state
+--   softview.preview(table, key, action)  what a soft delete, restore or hard delete would do, per table
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel

@@ -201,7 +201,8 @@ $$;
 -- compare as text, case-sensitively. So every comparison the toolkit generates names the
 -- operator the key itself uses: for a foreign key the one it checks with (referenced against
 -- referencing columns, or referencing against referencing when `both_referencing`), for a
--- primary key the equality of its index's operator classes.
+-- primary key the operator of its index's operator classes for btree `strategy` (3 is `=`, 1
+-- `<`, 5 `>`: keyset pages follow the index's own order).
 CREATE FUNCTION softview_internal.foreign_key_operators(rel regclass, constraint_name name,
                                                         both_referencing boolean DEFAULT false) RETURNS text[]
 LANGUAGE sql STABLE STRICT AS $$
@@ -216,7 +217,7 @@ LANGUAGE sql STABLE STRICT AS $$
         ORDER BY k.n)
 $$;
 
-CREATE FUNCTION softview_internal.primary_key_operators(rel regclass) RETURNS text[]
+CREATE FUNCTION softview_internal.primary_key_operators(rel regclass, strategy smallint DEFAULT 3) RETURNS text[]
 LANGUAGE sql STABLE STRICT AS $$
     SELECT array(
         SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)
@@ -224,7 +225,7 @@ LANGUAGE sql STABLE STRICT AS $$
         CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS k(opclass, n)
         JOIN pg_opclass oc ON oc.oid = k.opclass
         JOIN pg_amop a ON a.amopfamily = oc.opcfamily AND a.amoplefttype = oc.opcintype
-                      AND a.amoprighttype = oc.opcintype AND a.amopstrategy = 3
+                      AND a.amoprighttype = oc.opcintype AND a.amopstrategy = strategy
         JOIN pg_operator o ON o.oid = a.amopopr
         JOIN pg_namespace n ON n.oid = o.oprnamespace
         WHERE i.indrelid = rel AND i.indisprimary

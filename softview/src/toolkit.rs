@@ -35,6 +35,8 @@ pub const INSTALL_SQL: &str = concat!(
     "\n",
     include_str!("../sql/60_rows.sql"),
     "\n",
+    include_str!("../sql/65_admin.sql"),
+    "\n",
     include_str!("../sql/70_purge.sql"),
     "\n",
     include_str!("../sql/80_indexes.sql"),

@@ -1,7 +1,9 @@
 //! Deleting, restoring and archiving rows: typed per table through [`Lifecycle`], with who
-//! and why recorded from [`as_actor`], and the archive of hard deletes in [`archive`].
+//! and why recorded from [`as_actor`], and the archive of hard deletes in [`archive`]. Tools
+//! that learn their tables at run time use [`by_key`].
 
 pub mod archive;
+pub mod by_key;
 mod context;
 pub mod events;
 pub mod purge;
