@@ -39,6 +39,7 @@
 --   softview.trash(table)                 deleted rows, newest first, with their purge time
 --   softview.browse(table, shown, after, n)   a page of stored rows in key order, with their state
 --   softview.preview(table, key, action)  what a soft delete, restore or hard delete would do, per table
+--   softview.stored_row(table, key)      one stored row, deleted or not
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
@@ -2562,6 +2563,19 @@ BEGIN
         FROM jsonb_object_keys(visible_before) AS k
         WHERE (visible_after ->> k)::bigint <> (visible_before ->> k)::bigint
         ORDER BY 1;
+END
+$$;
+
+-- One stored row of `rel` by its key, deleted or not; NULL when there is none.
+CREATE FUNCTION softview.stored_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel),
+                   softview_internal.key_condition(rel, key))
+    INTO result;
+    RETURN result;
 END
 $$;
 

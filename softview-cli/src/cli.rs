@@ -82,6 +82,20 @@ enum Command {
     },
     /// Print soft deletes, restores, hard deletes and purges as they happen, until SIGINT.
     Watch,
+    /// The admin console in the browser: every enabled table, the trash with undo, purge
+    /// countdowns, the archive, live updates. Runs until Ctrl-C.
+    Serve {
+        /// Where to listen. Anything but a loopback address needs a token, from the
+        /// SOFTVIEW_CONSOLE_TOKEN environment variable or --token-file (never the command line).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: std::net::SocketAddr,
+        /// A file whose first line is the token (at least 16 characters).
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<std::path::PathBuf>,
+        /// Who permanent deletes from the console are archived as.
+        #[arg(long, default_value = "softview console", value_parser = not_blank)]
+        actor: String,
+    },
     /// The archive of hard-deleted rows.
     #[command(subcommand)]
     Archive(ArchiveCommand),
@@ -202,6 +216,20 @@ pub fn run(args: Args) -> Result<()> {
             jobs::worker(&url, &options, interval)
         }
         Command::Watch => jobs::watch(&toolkit_url(args.database_url)?),
+        Command::Serve {
+            listen,
+            token_file,
+            actor,
+        } => {
+            let mut config =
+                softview_console::Config::new(toolkit_url(args.database_url)?, listen, actor);
+            config.token = softview_console::token_from(
+                std::env::var("SOFTVIEW_CONSOLE_TOKEN").ok(),
+                token_file.as_deref(),
+            )
+            .map_err(console_error)?;
+            softview_console::run(config).map_err(console_error)
+        }
         Command::Archive(command) => {
             let conn = &mut with_toolkit(interruptible(args.database_url)?)?;
             match command {
@@ -313,6 +341,14 @@ fn toolkit_url(database_url: Option<String>) -> Result<String> {
     let url = existing_url(database_url)?;
     with_toolkit(PgConnection::establish(&url)?)?;
     Ok(url)
+}
+
+/// The console's errors, as the command reports errors: one line.
+fn console_error(error: softview_console::Error) -> Error {
+    match error {
+        softview_console::Error::Softview(error) => error,
+        other => Error::InvalidArgument(other.to_string()),
+    }
 }
 
 /// An age such as `30d`, `12h`, `15m`, `90s` or `2w`.

@@ -39,6 +39,7 @@
 --   softview.trash(table)                 deleted rows, newest first, with their purge time
 --   softview.browse(table, shown, after, n)   a page of stored rows in key order, with their state
 --   softview.preview(table, key, action)  what a soft delete, restore or hard delete would do, per table
+--   softview.stored_row(table, key)      one stored row, deleted or not
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel

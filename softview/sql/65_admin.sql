@@ -305,3 +305,16 @@ BEGIN
         ORDER BY 1;
 END
 $$;
+
+-- One stored row of `rel` by its key, deleted or not; NULL when there is none.
+CREATE FUNCTION softview.stored_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel),
+                   softview_internal.key_condition(rel, key))
+    INTO result;
+    RETURN result;
+END
+$$;

@@ -2536,6 +2536,20 @@ END
 $$;
 
 
+-- One stored row of `rel` by its key, deleted or not; NULL when there is none.
+CREATE OR REPLACE FUNCTION softview.stored_row(rel regclass, key text[]) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s', softview_internal.qualified_name(rel),
+                   softview_internal.key_condition(rel, key))
+    INTO result;
+    RETURN result;
+END
+$$;
+
+
 -- Checks an age given to the toolkit (a grace period, an age to purge or prune from) where it
 -- is given, so that nothing fails later on it: not NULL; no negative part (PostgreSQL adds an
 -- interval's months, days and time one by one, so '1 mon -30 days' goes back in time from some

@@ -70,6 +70,22 @@ pub fn hidden_by(conn: &mut PgConnection, table: &str, key: &[String]) -> Result
     .get_result(conn)?)
 }
 
+/// The stored row `key` of `table`, deleted or not, as JSON; `None` when there is none.
+pub fn stored_row(
+    conn: &mut PgConnection,
+    table: &str,
+    key: &[String],
+) -> Result<Option<serde_json::Value>> {
+    Ok(diesel::select(
+        diesel::dsl::sql::<Nullable<Jsonb>>("softview.stored_row(")
+            .bind::<Text, _>(table)
+            .sql("::regclass, ")
+            .bind::<Array<Text>, _>(key)
+            .sql(")"),
+    )
+    .get_result(conn)?)
+}
+
 fn row_function(
     conn: &mut PgConnection,
     function: &str,

@@ -24,6 +24,8 @@ pub fn run(
     mut on_pass: impl FnMut(&PurgeReport),
 ) -> Result<()> {
     let mut conn = PgConnection::establish(database_url)?;
+    // Admin screens find a running worker by this name in pg_stat_activity.
+    diesel::sql_query("SET application_name = 'softview worker'").execute(&mut conn)?;
     let mut wake = PgConnection::establish(database_url)?;
     diesel::sql_query("LISTEN softview_worker").execute(&mut wake)?;
     while !stop.load(Ordering::SeqCst) {
