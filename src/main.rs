@@ -21,10 +21,23 @@ use softview_example::{
 type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    match Server::from_env()
-        .map_err(Into::into)
-        .and_then(|server| run(&server))
-    {
+    let console = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("serve") => true,
+        Some(other) => {
+            eprintln!(
+                "error: unknown argument {other:?}: `cargo run` runs the tour, `cargo run -- serve` opens the console"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match Server::from_env().map_err(Into::into).and_then(|server| {
+        if console {
+            serve(&server)
+        } else {
+            run(&server)
+        }
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -50,6 +63,80 @@ fn run(server: &Server) -> Result<()> {
         .and_then(|mut conn| narrate(&mut conn, &url));
     server.drop_database(&database)?;
     result
+}
+
+/// `cargo run -- serve`: the admin console on the example domain, with a few rows deleted,
+/// short grace periods and a purge worker, so that countdowns run out and rows leave live.
+fn serve(server: &Server) -> Result<()> {
+    let database = format!("softview_console_{}", std::process::id());
+    server.create_database(&database, None)?;
+    let url = server.url(&database);
+    let result = PgConnection::establish(&url)
+        .map_err(Into::into)
+        .and_then(|mut conn| seed(&mut conn))
+        .and_then(|()| {
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let worker = {
+                let (url, stop) = (url.clone(), std::sync::Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    softview::lifecycle::worker::run(
+                        &url,
+                        &purge::PurgeOptions::default(),
+                        std::time::Duration::from_secs(5),
+                        &stop,
+                        |_| {},
+                        |_| {},
+                    )
+                })
+            };
+            println!(
+                "The example domain, with rows deleted a while ago; a purge worker runs every 5s."
+            );
+            let listen = "127.0.0.1:7878".parse().expect("a socket address");
+            let served =
+                softview_console::run(softview_console::Config::new(&url, listen, "example admin"));
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = worker.join();
+            served.map_err(Into::into)
+        });
+    server.drop_database(&database)?;
+    result
+}
+
+/// The example domain with a little of everything: live and deleted rows, a row hidden with its
+/// parent, text that looks like HTML, and grace periods of minutes.
+fn seed(conn: &mut PgConnection) -> Result<()> {
+    softview_example::run_migrations(conn)?;
+    diesel::sql_query(
+        "INSERT INTO places (name) SELECT name FROM unnest(ARRAY['Harbour', 'Old Mill', 'Lighthouse',
+             'Boathouse', 'Quarry', 'Orchard', 'Watermill', 'Ferry landing']) AS name",
+    )
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO activities (name, kind) VALUES ('Kayaking', 'water'), ('Climbing', 'rock'),
+             ('Sailing', 'water'), ('Cider tasting', 'food')",
+    )
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO place_activities (place_id, activity_id)
+         SELECT p, a FROM generate_series(1, 8) AS p, generate_series(1, 4) AS a WHERE (p + a) % 2 = 0",
+    )
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO reviews (place_id, rating, body) VALUES
+             (1, 5, 'Calm water, friendly staff'), (1, 4, 'Busy at noon'), (2, 3, '<script>alert(\"not run\")</script> shows as text'),
+             (3, 5, 'Best view on the coast'), (4, 2, 'Closed on Mondays'), (6, 4, 'Apples!')",
+    )
+    .execute(conn)?;
+    purge::set_grace_period(conn, "places", Some(chrono::Duration::minutes(10)))?;
+    purge::set_grace_period(conn, "reviews", Some(chrono::Duration::minutes(3)))?;
+    diesel::sql_query(
+        "UPDATE places SET deleted_at = now() - interval '2 minutes' WHERE name = 'Quarry'",
+    )
+    .execute(conn)?;
+    diesel::sql_query("UPDATE reviews SET deleted_at = now() - interval '2 minutes' WHERE id = 5")
+        .execute(conn)?;
+    Ok(())
 }
 
 fn narrate(conn: &mut PgConnection, url: &str) -> Result<()> {

@@ -142,6 +142,7 @@ fn listen(
                     });
                 }
                 Ok(None) => {}
+                Err(_) if stop.load(Ordering::SeqCst) => return,
                 Err(error) => {
                     eprintln!("softview console: lost the listening connection ({error})");
                     lost = true;

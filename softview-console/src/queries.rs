@@ -39,7 +39,7 @@ pub fn enabled_tables(
     Ok(diesel::sql_query(
         "SELECT e.relation::oid AS oid, format('%I.%I', e.schema_name, e.table_name) AS name,
                 format('%I.%I', e.schema_name, e.view_name) AS view, e.kind, e.soft_deletable,
-                softview.grace_period(e.relation)::text AS grace_period,
+                CASE WHEN e.soft_deletable THEN softview.grace_period(e.relation)::text ELSE '' END AS grace_period,
                 greatest(c.reltuples, 0)::float8 AS estimated_rows
          FROM softview.enabled_tables e JOIN pg_class c ON c.oid = e.relation
          WHERE $1::text IS NULL OR e.relation = to_regclass($1)
