@@ -206,11 +206,7 @@ fn table_line(
         due: String::new(),
         due_now: false,
         archived: String::new(),
-        grace: if table.soft_deletable {
-            table.grace_period.clone()
-        } else {
-            "–".into()
-        },
+        grace: table.grace_seconds.map_or_else(|| "–".into(), period_words),
         last_purge: last_purge.map_or_else(|| "none seen".to_owned(), timestamp),
         problem: None,
     };
@@ -311,7 +307,7 @@ pub async fn table(
                     info.kind
                 )
             },
-            grace: info.soft_deletable.then(|| info.grace_period.clone()),
+            grace: info.grace_seconds.map(period_words),
             archive_href: format!("/archive?{}", query(&[("table", &info.name)])),
             notice,
             tabs,
@@ -386,7 +382,10 @@ fn row_line(
         deleted_at: row.deleted_at.map(timestamp),
         purge_at: row.purge_at.map(Moment::new),
         hidden_by,
-        cells: columns.iter().map(|c| cell(row.row.get(c))).collect(),
+        cells: columns
+            .iter()
+            .map(|c| (c.clone(), cell(row.row.get(c))))
+            .collect(),
         actions,
     }
 }

@@ -24,8 +24,9 @@ pub struct EnabledTable {
     pub kind: String,
     #[diesel(sql_type = Bool)]
     pub soft_deletable: bool,
-    #[diesel(sql_type = Text)]
-    pub grace_period: String,
+    /// The grace period of a soft-deletable table, in seconds.
+    #[diesel(sql_type = Nullable<Double>)]
+    pub grace_seconds: Option<f64>,
     #[diesel(sql_type = Double)]
     pub estimated_rows: f64,
 }
@@ -39,7 +40,7 @@ pub fn enabled_tables(
     Ok(diesel::sql_query(
         "SELECT e.relation::oid AS oid, format('%I.%I', e.schema_name, e.table_name) AS name,
                 format('%I.%I', e.schema_name, e.view_name) AS view, e.kind, e.soft_deletable,
-                CASE WHEN e.soft_deletable THEN softview.grace_period(e.relation)::text ELSE '' END AS grace_period,
+                CASE WHEN e.soft_deletable THEN extract(epoch FROM softview.grace_period(e.relation))::float8 END AS grace_seconds,
                 greatest(c.reltuples, 0)::float8 AS estimated_rows
          FROM softview.enabled_tables e JOIN pg_class c ON c.oid = e.relation
          WHERE $1::text IS NULL OR e.relation = to_regclass($1)

@@ -61,7 +61,8 @@ pub struct RowLine {
     pub deleted_at: Option<String>,
     pub purge_at: Option<Moment>,
     pub hidden_by: Option<String>,
-    pub cells: Vec<String>,
+    /// Column name and value.
+    pub cells: Vec<(String, String)>,
     pub actions: Vec<ActionLink>,
 }
 
@@ -276,5 +277,32 @@ pub fn parse_action(name: &str) -> Option<Action> {
         "restore" => Some(Action::Restore),
         "hard_delete" => Some(Action::HardDelete),
         _ => None,
+    }
+}
+
+/// A grace period in words, `10 minutes` or `30 days`, from its length in seconds.
+pub fn period_words(seconds: f64) -> String {
+    let seconds = seconds.round() as i64;
+    let units = [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let parts: Vec<String> = units
+        .iter()
+        .scan(seconds, |left, (size, name)| {
+            let n = *left / size;
+            *left %= size;
+            Some((n, name))
+        })
+        .filter(|(n, _)| *n > 0)
+        .take(2)
+        .map(|(n, name)| format!("{n} {name}{}", if n == 1 { "" } else { "s" }))
+        .collect();
+    if parts.is_empty() {
+        "no time".to_owned()
+    } else {
+        parts.join(" ")
     }
 }
