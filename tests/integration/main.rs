@@ -16,6 +16,7 @@ mod migrations;
 mod names;
 mod pitfall_docs;
 mod pitfalls;
+mod preview;
 mod purge;
 mod races;
 mod real_world;
