@@ -344,6 +344,9 @@ fn narrate(conn: &mut PgConnection, url: &str) -> Result<()> {
     println!(
         "\nDone: every read above went through an active_* view; no query filtered deleted_at."
     );
+    println!(
+        "To see it in the browser (the trash with undo, purge countdowns, live updates): cargo run -- serve"
+    );
     Ok(())
 }
 

@@ -873,3 +873,79 @@ fn watch_and_worker_reconnect_after_losing_the_server() {
         );
     }
 }
+
+#[test]
+fn dry_runs_say_what_an_action_would_do_and_change_nothing() {
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    let url = Some(database.url());
+    let before = fingerprint(&mut conn);
+    let (code, stdout, stderr) = run_softview(url, &["delete", "places", "1", "--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("dry run: the soft delete of places 1 would\n"),
+        "{stdout}"
+    );
+    for line in [
+        "public.places            1     soft-deleted",
+        "public.place_activities  2     hidden from the views with it",
+        "public.reviews           1     hidden from the views with it",
+        "nothing was changed",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
+    }
+    let (code, stdout, _) = run_softview(
+        url,
+        &[
+            "delete",
+            "places",
+            "1",
+            "--hard",
+            "--dry-run",
+            "--actor",
+            "ops",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("public.place_activities  2     deleted for good"),
+        "{stdout}"
+    );
+    exec(
+        &mut conn,
+        "CREATE TABLE visits (id int PRIMARY KEY, place_id bigint REFERENCES places)",
+    );
+    exec(&mut conn, "INSERT INTO visits VALUES (1, 2)");
+    let before_refusal = fingerprint(&mut conn);
+    let (code, stdout, stderr) =
+        run_softview(url, &["delete", "places", "2", "--hard", "--dry-run"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "error: dry run: the delete for good would be refused: update or delete on table \"places\" violates \
+         foreign key constraint \"visits_place_id_fkey\" on table \"visits\". Key (id)=(2) is still referenced from table \"visits\".\n"
+    );
+    assert_eq!(fingerprint(&mut conn), before_refusal);
+    exec(
+        &mut conn,
+        "DROP TABLE visits; UPDATE places SET deleted_at = now() WHERE id = 1",
+    );
+    let (code, stdout, _) = run_softview(url, &["restore", "places", "1", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("public.reviews           1     back in the views with it"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run_softview(url, &["restore", "places", "2", "--dry-run"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: row is not deleted: public.places (id)=(2)\n"
+    );
+    exec(
+        &mut conn,
+        "UPDATE places SET deleted_at = NULL WHERE id = 1",
+    );
+    assert_eq!(fingerprint(&mut conn), before);
+}

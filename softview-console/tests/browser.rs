@@ -150,6 +150,14 @@ fn delete_undo_and_changes_from_elsewhere_in_a_real_browser() {
             client.find(Locator::Css("#live-status[data-state=open]")).await.is_ok()
         })
         .await;
+        // The console's listening connection is up before the change is made.
+        eventually("the console to listen", || async {
+            common::number(
+                &mut console.conn(),
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN softview'",
+            ) > 0
+        })
+        .await;
         exec(conn, "UPDATE shop.customers SET deleted_at = now() WHERE id = 3");
         eventually("row 3 marked deleted", || async { row_class(&client, "row-3").await.as_deref() == Some("deleted") }).await;
         let name = client.find(Locator::Css("#row-3 .cell")).await.unwrap();

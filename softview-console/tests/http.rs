@@ -475,30 +475,25 @@ fn open_pages_hear_of_changes_made_anywhere() {
     let console = Console::start();
     let mut events = console.event_stream(&[]);
     let conn = &mut console.conn();
-    // The listening connection may still be starting: retry until an event arrives.
-    let mut heard = String::new();
-    for _ in 0..50 {
-        exec(
-            conn,
-            "UPDATE shop.orders SET deleted_at = CASE WHEN deleted_at IS NULL THEN now() END WHERE id = 12",
+    // Once the console's listening connection is up, a change reaches the open stream.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while number(
+        conn,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN softview'",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console never listened"
         );
-        events
-            .get_ref()
-            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
-            .unwrap();
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut events, &mut line).is_ok() {
-            if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                heard = data.to_owned();
-                break;
-            }
-        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    exec(
+        conn,
+        "UPDATE shop.orders SET deleted_at = now() WHERE id = 12",
+    );
+    let heard = next_event(&mut events);
     assert!(heard.contains("\"table\":\"shop.orders\""), "{heard}");
-    events
-        .get_ref()
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
     exec(conn, "DELETE FROM shop.gift_cards");
     let mut next = next_event(&mut events);
     while !next.contains("gift_cards") {

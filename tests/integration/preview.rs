@@ -96,10 +96,8 @@ fn check(conn: &mut diesel::PgConnection, table: &str, id: i64, action: Action, 
     let done = match action {
         Action::SoftDelete => by_key::soft_delete(conn, table, &key),
         Action::Restore => by_key::restore(conn, table, &key),
-        Action::HardDelete => by_key::hard_delete(conn, table, &key).and_then(|row| {
-            exec(conn, "SET CONSTRAINTS ALL IMMEDIATE");
-            Ok(row)
-        }),
+        Action::HardDelete => by_key::hard_delete(conn, table, &key)
+            .inspect(|_| exec(conn, "SET CONSTRAINTS ALL IMMEDIATE")),
     };
     if let Some(refusal) = effects.iter().find(|e| e.kind == EffectKind::Refused) {
         let error = done.expect_err(case).to_string();
