@@ -394,7 +394,7 @@ fn away_from_loopback_the_console_needs_a_token() {
     assert!(message.contains("SOFTVIEW_CONSOLE_TOKEN"));
 
     let secret = "a-token-of-some-length";
-    let console = Console::start_with(|c| c.token = Some(secret.into()));
+    let console = Console::start_with(|c, _| c.token = Some(secret.into()));
     assert_eq!(console.get("/").status, 401);
     let browser = console.request("GET", "/", &[("Accept", "text/html")], "");
     assert_eq!(browser.status, 303);
@@ -500,4 +500,92 @@ fn open_pages_hear_of_changes_made_anywhere() {
         next = next_event(&mut events);
     }
     assert!(next.contains("\"operation\":\"HardDelete\""), "{next}");
+}
+
+#[test]
+fn the_console_can_do_no_more_than_its_role() {
+    let mut role = String::new();
+    let console = Console::start_with(|config, conn| {
+        role = format!("{}_viewer", config.database_url.rsplit('/').next().unwrap());
+        exec(
+            conn,
+            &format!(
+                "CREATE ROLE {role} NOLOGIN;
+                 GRANT USAGE ON SCHEMA shop, softview TO {role};
+                 GRANT SELECT ON ALL TABLES IN SCHEMA shop TO {role};
+                 DELETE FROM shop.gift_cards;"
+            ),
+        );
+        config.database_url = format!("{}?options=-c%20role%3D{role}", config.database_url);
+    });
+    let before = fingerprint(&console);
+    let page = console.get("/");
+    assert!(
+        page.body.contains(&format!("as role <b>{role}</b>")),
+        "{}",
+        page.body
+    );
+    assert_eq!(console.get("/tables/shop.customers").status, 200);
+    let confirm = console.get("/tables/shop.customers/confirm?action=soft_delete&key=1");
+    assert!(
+        confirm
+            .body
+            .contains("This cannot be done: permission denied for table customers."),
+        "{}",
+        confirm.body
+    );
+    // The archive page carries a form (the role may read the gift card's entry).
+    let token = console.form_token("/archive");
+    let refused = console.post(
+        "/tables/shop.customers/act",
+        &[("csrf", &token), ("action", "soft_delete"), ("key", "1")],
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused
+            .body
+            .contains("permission denied for table customers"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(fingerprint(&console), before);
+    // Roles belong to the server: dropped once the console's database is.
+    drop(console);
+    let server = softview_devdb::test_server().unwrap();
+    let admin = &mut diesel::Connection::establish(server.admin_url()).unwrap();
+    exec(admin, &format!("DROP ROLE {role}"));
+}
+
+#[test]
+fn a_lost_listening_connection_comes_back_and_pages_re_read() {
+    let console = Console::start();
+    let mut events = console.event_stream(&[]);
+    let conn = &mut console.conn();
+    let listening = "SELECT count(*) AS n FROM pg_stat_activity
+                     WHERE datname = current_database() AND query = 'LISTEN softview'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while number(conn, listening) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What a server restart does to the listening connection (FATAL 57P01).
+    exec(
+        conn,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN softview'",
+    );
+    assert_eq!(
+        next_event(&mut events),
+        r#"{"resync":true}"#,
+        "pages are told to re-read"
+    );
+    exec(
+        conn,
+        "UPDATE shop.orders SET deleted_at = now() WHERE id = 12",
+    );
+    let next = next_event(&mut events);
+    assert!(next.contains("\"table\":\"shop.orders\""), "{next}");
 }

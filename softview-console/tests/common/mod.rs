@@ -54,14 +54,15 @@ pub struct Console {
 
 impl Console {
     pub fn start() -> Self {
-        Self::start_with(|_| {})
+        Self::start_with(|_, _| {})
     }
 
-    /// Starts one after `adjust` has changed its configuration.
-    pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+    /// Starts one after `adjust` has changed its configuration, given a connection to its
+    /// database.
+    pub fn start_with(adjust: impl FnOnce(&mut Config, &mut PgConnection)) -> Self {
         let db = test_database(&SHOP).expect("a test database");
         let mut config = Config::new(db.url(), "127.0.0.1:0".parse().unwrap(), "console tester");
-        adjust(&mut config);
+        adjust(&mut config, &mut db.connect().expect("a connection"));
         let std_listener = std::net::TcpListener::bind(config.listen).expect("an ephemeral port");
         std_listener.set_nonblocking(true).unwrap();
         let address = std_listener.local_addr().unwrap();
