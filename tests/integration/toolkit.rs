@@ -197,7 +197,10 @@ fn toolkit_definition(conn: &mut PgConnection) -> String {
              LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
              WHERE c.relnamespace IN (SELECT oid FROM ns)
              UNION ALL
-             SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+             -- PostgreSQL 18 records NOT NULL as named constraints; a name made when a column
+             -- had another name keeps it after a rename, so those are compared without names.
+             SELECT format('constraint %s %s %s', conrelid::regclass,
+                           CASE WHEN contype = 'n' THEN '(not null)' ELSE conname END, pg_get_constraintdef(oid))
              FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
              UNION ALL
              SELECT format('index %s', pg_get_indexdef(i.indexrelid))
