@@ -484,7 +484,7 @@ LANGUAGE sql STABLE STRICT AS $$
         FROM pg_constraint c
         CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-        WHERE c.conrelid = rel AND c.contype = 'f' AND NOT a.attnotnull)
+        WHERE c.conrelid = rel AND c.contype = 'f' AND softview_internal.column_may_be_null(rel, a.attnum))
 $$;
 
 -- Restores every row one transaction deleted; returns how many. Rows go back in dependency

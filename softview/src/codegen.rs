@@ -139,7 +139,10 @@ fn load_schema(conn: &mut PgConnection, schema: &str) -> Result<SchemaData, Erro
                  WHERE oid = CASE WHEN bt.typcategory = 'A' THEN et.typnamespace ELSE bt.typnamespace END
                 )::text AS type_schema,
                 bt.typcategory = 'A' AS is_array,
-                b.attnotnull AS not_null
+                -- NOT NULL NOT VALID (PostgreSQL 18) sets attnotnull while NULLs may remain.
+                b.attnotnull AND NOT EXISTS (
+                    SELECT 1 FROM pg_constraint k WHERE k.conrelid = b.attrelid AND k.contype = 'n'
+                    AND NOT k.convalidated AND k.conkey = ARRAY[b.attnum]) AS not_null
          FROM softview.enabled_tables e
          JOIN pg_attribute v ON v.attrelid = to_regclass(format('%I.%I', e.schema_name, e.view_name))
          JOIN pg_attribute b ON b.attrelid = e.relation AND b.attname = v.attname

@@ -25,4 +25,5 @@ mod roles;
 mod toolkit;
 mod tour;
 mod undo;
+mod versions;
 mod views;

@@ -370,6 +370,18 @@ LANGUAGE sql STABLE STRICT AS $$
         ORDER BY k.n)
 $$;
 
+-- Whether column `attnum` of `rel` may hold NULL: it is not declared NOT NULL, or (PostgreSQL
+-- 18) its NOT NULL was added NOT VALID, which sets attnotnull while older rows may be NULL.
+CREATE FUNCTION softview_internal.column_may_be_null(rel regclass, attnum smallint) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT NOT a.attnotnull
+           OR EXISTS (SELECT 1 FROM pg_constraint c
+                      WHERE c.conrelid = rel AND c.contype = 'n' AND NOT c.convalidated
+                        AND c.conkey = ARRAY[column_may_be_null.attnum])
+    FROM pg_attribute a
+    WHERE a.attrelid = rel AND a.attnum = column_may_be_null.attnum
+$$;
+
 -- The foreign keys from `rel` to enabled tables placed before it (see sort_tables): the parents
 -- whose visibility a row of `rel` follows.
 CREATE FUNCTION softview_internal.parents(rel regclass)
@@ -385,10 +397,8 @@ LANGUAGE sql STABLE STRICT AS $$
                  FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
                  JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
                  ORDER BY k.n),
-           EXISTS (SELECT 1
-                   FROM unnest(c.conkey) AS k(attnum)
-                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-                   WHERE NOT a.attnotnull)
+           EXISTS (SELECT 1 FROM unnest(c.conkey) AS k(attnum)
+                   WHERE softview_internal.column_may_be_null(c.conrelid, k.attnum))
     FROM pg_constraint c
     JOIN softview_internal.tables p ON p.relation = c.confrelid
     WHERE c.contype = 'f'
@@ -417,8 +427,7 @@ LANGUAGE sql STABLE STRICT AS $$
            softview_internal.column_names(rel, c.conkey),
            softview_internal.column_names(rel, c.confkey),
            EXISTS (SELECT 1 FROM unnest(c.conkey) AS k(attnum)
-                   JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
-                   WHERE NOT a.attnotnull)
+                   WHERE softview_internal.column_may_be_null(rel, k.attnum))
     FROM pg_constraint c
     WHERE c.contype = 'f' AND c.conrelid = rel AND c.confrelid = rel
     ORDER BY c.conname
@@ -1849,7 +1858,7 @@ LANGUAGE sql STABLE STRICT AS $$
         FROM pg_constraint c
         CROSS JOIN LATERAL unnest(c.conkey) AS k(attnum)
         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-        WHERE c.conrelid = rel AND c.contype = 'f' AND NOT a.attnotnull)
+        WHERE c.conrelid = rel AND c.contype = 'f' AND softview_internal.column_may_be_null(rel, a.attnum))
 $$;
 
 -- Restores every row one transaction deleted; returns how many. Rows go back in dependency
