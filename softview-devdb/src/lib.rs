@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_query;
 
@@ -181,9 +182,41 @@ impl Server {
         }
     }
 
-    /// Starts a private server from the binaries `search` finds.
+    /// Starts a private server from the binaries `search` finds. Where the pg_cron extension
+    /// is installed beside them (Debian: `postgresql-15-cron`), the server loads it, runs its
+    /// jobs from database `postgres`, and `CREATE EXTENSION pg_cron` is done there.
     pub fn start_throwaway(search: &BinarySearch) -> Result<Self, Error> {
         let bin = search.find()?;
+        let cron = pg_cron_installed(&bin).then_some("postgres");
+        let server = Self::start(bin, cron)?;
+        if cron.is_some() {
+            PgConnection::establish(&server.admin_url)?
+                .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_cron")?;
+        }
+        Ok(server)
+    }
+
+    /// Starts a private server that loads pg_cron and runs its jobs from `cron_database`
+    /// (which the caller creates, with the extension). Fails when pg_cron is not installed
+    /// beside the binaries `search` finds.
+    pub fn start_throwaway_with_cron(
+        search: &BinarySearch,
+        cron_database: &str,
+    ) -> Result<Self, Error> {
+        let bin = search.find()?;
+        if !pg_cron_installed(&bin) {
+            return Err(Error::ServerStart {
+                step: "pg_cron",
+                output: format!(
+                    "pg_cron is not installed beside {} (Debian: apt-get install postgresql-<major>-cron)",
+                    bin.display()
+                ),
+            });
+        }
+        Self::start(bin, Some(cron_database))
+    }
+
+    fn start(bin: PathBuf, cron_database: Option<&str>) -> Result<Self, Error> {
         let as_postgres_user = std::fs::metadata("/proc/self").map(|m| m.uid() == 0)?;
         let dir = tempfile::Builder::new().prefix("softview-pg-").tempdir()?;
         if as_postgres_user {
@@ -211,11 +244,18 @@ impl Server {
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port()?;
-            let options = format!(
+            let mut options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
                 throwaway.dir.path().display()
             );
+            if let Some(database) = cron_database {
+                // Jobs run in background workers: no connection, so no password, is needed.
+                options += &format!(
+                    " -c shared_preload_libraries=pg_cron -c cron.database_name={database} \
+                     -c cron.use_background_workers=on -c max_worker_processes=16"
+                );
+            }
             let mut start = throwaway.command("pg_ctl");
             start
                 .args(["-w", "-s", "-D"])
@@ -288,6 +328,13 @@ impl Drop for Server {
             let _ = throwaway.run("pg_ctl stop", stop);
         }
     }
+}
+
+/// Whether pg_cron's library is installed beside the server binaries in `bin` (Debian's
+/// `lib/`, or `lib/postgresql/` of a tarball layout).
+fn pg_cron_installed(bin: &Path) -> bool {
+    let lib = bin.parent().map(|p| p.join("lib")).unwrap_or_default();
+    lib.join("pg_cron.so").is_file() || lib.join("postgresql/pg_cron.so").is_file()
 }
 
 /// `runuser`, which root's PATH may lack when it has no sbin directory (a login shell's PATH

@@ -32,6 +32,9 @@
 --   softview.purgeable(table)             how many rows a purge would remove now
 --   softview.purgeable_cascades(table)    and how many rows of other tables cascades take with them
 --   softview.wake_worker()                start a waiting `softview worker` pass now
+--   softview.purge_due(n)                 procedure: one purge pass of every table, a commit per batch
+--   softview.schedule_purge(cron, n)      schedule that pass with pg_cron, as the calling role
+--   softview.unschedule_purge()           remove that schedule
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
 --   softview.hard_delete_row(table, key)

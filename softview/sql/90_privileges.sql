@@ -14,7 +14,8 @@ GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
 -- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
 REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
 
--- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
+-- Every toolkit function resolves names in pg_catalog alone, whoever calls it (the procedure
+-- purge_due, which commits, cannot have a SET clause and names everything instead): an object that a
 -- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
 -- never runs in its place. Four one-expression SQL functions are left out so that PostgreSQL
 -- inlines them into the triggers that call them on every statement or row (a function with
@@ -32,7 +33,7 @@ BEGIN
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
-          AND p.proconfig IS NULL AND p.proname NOT LIKE 'write\_%'
+          AND p.prokind = 'f' AND p.proconfig IS NULL AND p.proname NOT LIKE 'write\_%'
           AND p.oid <> ALL (ARRAY['softview_internal.event_payload(text, jsonb, text)',
                                   'softview_internal.current_actor()', 'softview_internal.current_reason()',
                                   'softview_internal.caller()']::regprocedure[])

@@ -22,6 +22,7 @@ mod races;
 mod real_world;
 mod refresh;
 mod roles;
+mod schedule;
 mod toolkit;
 mod tour;
 mod undo;

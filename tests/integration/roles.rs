@@ -655,9 +655,10 @@ fn every_toolkit_function_pins_its_search_path() {
         .as_deref(),
         Some(
             "softview_internal.caller(), softview_internal.current_actor(), softview_internal.current_reason(), \
-             softview_internal.event_payload(text,jsonb,text)"
+             softview_internal.event_payload(text,jsonb,text), softview.purge_due(integer)"
         ),
-        "only the one-expression functions inlined into pinned callers"
+        "only the one-expression functions inlined into pinned callers, and the procedure that \
+         commits (which names every object with its schema)"
     );
 }
 

@@ -32,6 +32,9 @@
 --   softview.purgeable(table)             how many rows a purge would remove now
 --   softview.purgeable_cascades(table)    and how many rows of other tables cascades take with them
 --   softview.wake_worker()                start a waiting `softview worker` pass now
+--   softview.purge_due(n)                 procedure: one purge pass of every table, a commit per batch
+--   softview.schedule_purge(cron, n)      schedule that pass with pg_cron, as the calling role
+--   softview.unschedule_purge()           remove that schedule
 --   softview.soft_delete_row(table, key)  the lifecycle by text key, for psql and the command line
 --   softview.restore_row(table, key)
 --   softview.hard_delete_row(table, key)
@@ -2808,6 +2811,82 @@ CREATE FUNCTION softview.wake_worker() RETURNS void
 LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
 
 
+-- One purge pass of every table, parents' children first, each batch committed on its own:
+-- what `softview worker` does once, as a procedure a scheduler inside the database can CALL.
+-- It runs with the caller's rights. It has no pinned search_path (a procedure with one cannot
+-- commit): it names every object with its schema and calls only pinned functions.
+CREATE PROCEDURE softview.purge_due(batch_size integer DEFAULT 1000)
+LANGUAGE plpgsql AS $$
+DECLARE
+    rel regclass;
+    purged bigint;
+BEGIN
+    FOR rel IN SELECT * FROM softview_internal.purge_order() LOOP
+        LOOP
+            purged := softview.purge_batch(rel, batch_size);
+            COMMIT;
+            EXIT WHEN purged OPERATOR(pg_catalog.<) batch_size;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+-- The name of this database's purge job in pg_cron.
+CREATE FUNCTION softview_internal.purge_job_name() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT format('softview purge %s', current_database()) $$;
+
+-- Schedules `CALL softview.purge_due(batch_size)` with pg_cron (a cron schedule such as
+-- '* * * * *'), as the calling role; again, it replaces the schedule. Returns the job's id.
+-- Without pg_cron in this database it says where pg_cron runs its jobs from and what to run
+-- there, and points to `softview worker`.
+CREATE FUNCTION softview.schedule_purge(schedule text DEFAULT '* * * * *', batch_size integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    command text;
+    cron_database text := nullif(current_setting('cron.database_name', true), '');
+    job bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'a purge batch must hold at least one row, got %', coalesce(batch_size::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    command := format('CALL softview.purge_due(%s)', batch_size);
+    IF to_regprocedure('cron.schedule(text, text, text)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = CASE WHEN cron_database IS NULL
+                               THEN 'The server does not load pg_cron (shared_preload_libraries).'
+                               ELSE format('pg_cron runs its jobs from database %s. There, run: SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+                                           cron_database, softview_internal.purge_job_name(), schedule, command, current_database())
+                           END,
+                  HINT = 'Or run `softview worker` beside the database: it purges on an interval.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING softview_internal.purge_job_name(), schedule, command;
+    RETURN job;
+END
+$$;
+
+-- Removes the purge job schedule_purge made; false when there was none.
+CREATE FUNCTION softview.unschedule_purge() RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    scheduled boolean;
+BEGIN
+    IF to_regprocedure('cron.unschedule(name)') IS NULL THEN
+        RETURN false;
+    END IF;
+    -- Dynamic SQL: the schema cron exists only where pg_cron is installed.
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO scheduled
+        USING softview_internal.purge_job_name();
+    IF NOT scheduled THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1::name)' INTO scheduled USING softview_internal.purge_job_name();
+    RETURN scheduled;
+END
+$$;
+
 -- Which indexes of an enabled table deleted rows spoil, and which foreign keys lack one.
 
 -- The indexes of an enabled table that do not serve live rows well: unique indexes that deleted
@@ -2881,7 +2960,8 @@ GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
 -- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
 REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
 
--- Every toolkit function resolves names in pg_catalog alone, whoever calls it: an object that a
+-- Every toolkit function resolves names in pg_catalog alone, whoever calls it (the procedure
+-- purge_due, which commits, cannot have a SET clause and names everything instead): an object that a
 -- role creates in a schema on the caller's search_path (a `quote_ident(name)` in `public`, say)
 -- never runs in its place. Four one-expression SQL functions are left out so that PostgreSQL
 -- inlines them into the triggers that call them on every statement or row (a function with
@@ -2899,7 +2979,7 @@ BEGIN
     FOR f IN
         SELECT p.oid::regprocedure FROM pg_proc p
         WHERE p.pronamespace IN ('softview'::regnamespace, 'softview_internal'::regnamespace)
-          AND p.proconfig IS NULL AND p.proname NOT LIKE 'write\_%'
+          AND p.prokind = 'f' AND p.proconfig IS NULL AND p.proname NOT LIKE 'write\_%'
           AND p.oid <> ALL (ARRAY['softview_internal.event_payload(text, jsonb, text)',
                                   'softview_internal.current_actor()', 'softview_internal.current_reason()',
                                   'softview_internal.caller()']::regprocedure[])
