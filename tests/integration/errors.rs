@@ -19,6 +19,8 @@ const GENERIC: &[&str] = &[
     "a purge batch must hold at least one row",
     "cannot truncate ",
     "permission denied: ",
+    // softview.schedule_purge on a database without pg_cron; its DETAIL says what to run.
+    "pg_cron is not installed in this database",
     // Raised and caught inside softview.preview to roll its action back; no caller sees it.
     "softview preview rolls back",
 ];
