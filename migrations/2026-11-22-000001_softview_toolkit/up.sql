@@ -44,6 +44,8 @@
 --   softview.preview(table, key, action)  what a soft delete, restore or hard delete would do, per table
 --   softview.stored_row(table, key)      one stored row, deleted or not
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
+--   softview.online_index_statements(table)   CREATE INDEX CONCURRENTLY for what enable would build
+--   softview.partial_unique_statements(table) make unique indexes partial without blocking writers
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
 -- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …, "transaction": …};
@@ -287,33 +289,62 @@ BEGIN
 END
 $$;
 
--- Creates a partial index softview needs on `rel`, unless one with these columns and this
--- predicate is there already, whoever made it. It is named after the table with `suffix`
--- (see fitted_name); a name another relation holds is refused, not skipped. The comment says
--- why it is there, and marks it for softview.disable to drop.
-CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
-                                               suffix text, purpose text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    index_name name := softview_internal.fitted_name((SELECT relname FROM pg_class WHERE oid = rel), suffix);
-    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE c.oid = rel);
-    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
-    holder regclass;
-BEGIN
-    IF EXISTS (
+-- Whether a valid index on `rel` has exactly these key columns and this predicate, whoever
+-- made it and whatever its name. An index a failed concurrent build left invalid does not count.
+CREATE FUNCTION softview_internal.index_exists(rel regclass, key_columns name[], predicate text) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (
         SELECT 1 FROM pg_index i
-        WHERE i.indrelid = rel AND NOT i.indisunique AND i.indexprs IS NULL
+        WHERE i.indrelid = rel AND i.indisvalid AND NOT i.indisunique AND i.indexprs IS NULL
           AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
                                 FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
                                 JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
           AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
-    THEN
+$$;
+
+-- The name softview gives the index it needs on `rel` (see fitted_name).
+CREATE FUNCTION softview_internal.index_name(rel regclass, suffix text) RETURNS name
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT softview_internal.fitted_name(c.relname, suffix) FROM pg_class c WHERE c.oid = rel
+$$;
+
+-- Creates a partial index softview needs on `rel`, unless one with these columns and this
+-- predicate is there already (see index_exists). It is named after the table with `suffix`; a
+-- name another relation holds is refused, not skipped. The comment says why it is there, and
+-- marks it for softview.disable to drop; an index built ahead under softview's name (see
+-- softview.online_index_statements) gets it too, when the caller owns it.
+CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
+                                               suffix text, purpose text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    index_name name := softview_internal.index_name(rel, suffix);
+    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    holder regclass;
+    holder_is_invalid boolean;
+BEGIN
+    SELECT c.oid, NOT coalesce(i.indisvalid, true) INTO holder, holder_is_invalid
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_index i ON i.indexrelid = c.oid
+    WHERE c.relname = index_name AND n.nspname = schema_name;
+    IF softview_internal.index_exists(rel, key_columns, predicate) THEN
+        IF holder IS NOT NULL AND obj_description(holder, 'pg_class') IS NULL
+           AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = holder), 'USAGE')
+           AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = holder AND indrelid = rel AND indisvalid) THEN
+            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
+                           format('created by softview: %s; softview.disable drops it', purpose));
+        END IF;
         RETURN;
     END IF;
-    SELECT c.oid INTO holder FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relname = index_name AND n.nspname = schema_name;
-    IF holder IS NOT NULL THEN
+    IF holder_is_invalid THEN
+        RAISE EXCEPTION 'cannot enable %: index % is invalid', softview_internal.qualified_name(rel),
+                        quote_ident(index_name)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'a CREATE INDEX CONCURRENTLY that failed or was cancelled leaves its index invalid',
+                  HINT = format('DROP INDEX CONCURRENTLY %I.%I; then build it again or let enable build it',
+                                schema_name, index_name);
+    ELSIF holder IS NOT NULL THEN
         RAISE EXCEPTION 'cannot enable %: the name % is taken by %', softview_internal.qualified_name(rel),
                         quote_ident(index_name), holder
             USING ERRCODE = 'duplicate_table',
@@ -659,6 +690,42 @@ BEGIN
 END
 $$;
 
+-- Whether `rel` has a column deleted_at (of any type: softview.enable checks the type).
+CREATE FUNCTION softview_internal.has_deleted_at(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped)
+$$;
+
+-- The indexes softview builds for `rel` unless they exist (see ensure_index):
+--  _trash       on a table with deleted_at: the trash, newest first, and the purge, oldest
+--               first, read deleted rows by deleted_at (built by softview.enable);
+--  _live_keys   on each soft-deletable parent: the view of `rel` probes its live keys;
+--  _trash_links on a link with deleted_at: an insert through its view looks for a deleted link
+--               to revive.
+CREATE FUNCTION softview_internal.wanted_indexes(rel regclass)
+RETURNS TABLE (relation regclass, key_columns name[], predicate text, suffix text, purpose text)
+LANGUAGE sql STABLE STRICT AS $$
+    WITH wanted AS (
+        SELECT rel AS relation, '{deleted_at}'::name[] AS key_columns, 'deleted_at IS NOT NULL' AS predicate,
+               '_trash' AS suffix,
+               'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at' AS purpose
+        WHERE softview_internal.has_deleted_at(rel)
+        UNION ALL
+        SELECT DISTINCT p.parent, p.parent_columns, 'deleted_at IS NULL', '_live_keys',
+               'the views of the tables referencing it look up live keys'
+        FROM softview_internal.parents(rel) AS p
+        JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
+        UNION ALL
+        SELECT rel, array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
+               'deleted_at IS NOT NULL', '_trash_links',
+               'an insert through its view looks for a deleted link to revive'
+        WHERE softview_internal.has_deleted_at(rel)
+          AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2
+    )
+    SELECT * FROM wanted
+$$;
+
 -- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
 -- any grants saved by drop_views.
 CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
@@ -692,33 +759,22 @@ BEGIN
     EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
                     FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
 
-    -- The view probes each parent's live keys; a partial index on them answers from the
-    -- index alone, without visiting the parent's rows.
-    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
-               JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
-    LOOP
+    -- The view probes each parent's live keys, and an insert into a link's view looks for a
+    -- deleted link: partial indexes answer both from the index alone.
+    FOR col IN SELECT * FROM softview_internal.wanted_indexes(rel) AS w WHERE w.suffix <> '_trash' LOOP
         BEGIN
-            PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
-                '_live_keys', 'the views of the tables referencing it look up live keys');
+            PERFORM softview_internal.ensure_index(col.relation, col.key_columns, col.predicate,
+                                                   col.suffix, col.purpose);
         EXCEPTION WHEN insufficient_privilege THEN
             -- The parent belongs to another role: its owner creates the index, or does without.
             RAISE NOTICE 'the view of % would probe % faster with an index on its live keys, which only its owner can create',
-                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.parent)
-                USING HINT = format('CREATE INDEX ON %s (%s) WHERE deleted_at IS NULL',
-                                    softview_internal.qualified_name(col.parent),
-                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.relation)
+                USING HINT = format('CREATE INDEX ON %s (%s) WHERE %s',
+                                    softview_internal.qualified_name(col.relation),
+                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.key_columns) AS c),
+                                    col.predicate);
         END;
     END LOOP;
-
-    -- An insert through a link's view first asks whether a deleted link with the same parents
-    -- exists; a partial index on the trash answers that without reading live links.
-    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
-       AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
-        PERFORM softview_internal.ensure_index(rel,
-            array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
-            'deleted_at IS NOT NULL', '_trash_links',
-            'an insert through its view looks for a deleted link to revive');
-    END IF;
 
     IF has_parents THEN
         -- Writes through the view check that the parents are live, so no write through it can
@@ -929,8 +985,8 @@ BEGIN
             USING ERRCODE = 'datatype_mismatch';
     END IF;
     PERFORM softview_internal.register_table(rel);
-    PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
-        'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
+    PERFORM softview_internal.ensure_index(rel, w.key_columns, w.predicate, w.suffix, w.purpose)
+    FROM softview_internal.wanted_indexes(rel) AS w WHERE w.suffix = '_trash';
     RETURN softview_internal.install_enabled(rel);
 END
 $$;
@@ -2892,7 +2948,8 @@ $$;
 -- The indexes of an enabled table that do not serve live rows well: unique indexes that deleted
 -- rows still hold keys in, and indexes that deleted rows fill. An index that serves a foreign key
 -- (its leading columns are the key's) must stay full: deleting or purging a parent finds the
--- children, deleted ones included, through it. So a foreign key served only by partial indexes,
+-- children, deleted ones included, through it; so must a unique index foreign keys reference.
+-- So a foreign key served only by partial indexes,
 -- or by none, is listed too, with the index to create. The primary key and the trash index
 -- (deleted rows by deleted_at) are meant to cover every row and are not listed.
 CREATE FUNCTION softview.index_check(rel regclass)
@@ -2926,6 +2983,8 @@ BEGIN
     WHERE NOT x.indisprimary
       AND x.predicate NOT LIKE '%deleted_at IS NULL%'
       AND x.predicate NOT LIKE '%deleted_at IS NOT NULL%'
+      -- A unique key that foreign keys reference must hold every row's key.
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = x.indexrelid)
       AND (x.indisunique OR NOT EXISTS (
               SELECT 1 FROM foreign_keys f
               WHERE x.columns[0:cardinality(f.conkey) - 1] @> f.conkey
@@ -2941,6 +3000,82 @@ BEGIN
     FROM foreign_keys f
     WHERE NOT f.served
     ORDER BY 1 NULLS LAST, 2;
+END
+$$;
+
+-- The indexes softview.enable(rel) (or enable_dependent) would otherwise build while it holds
+-- its locks, under the names it gives them, each with the CREATE INDEX CONCURRENTLY statement
+-- that builds it without blocking writers; none when they exist. Run each statement on its own,
+-- outside a transaction block, then enable: it adopts them.
+CREATE FUNCTION softview.online_index_statements(rel regclass)
+RETURNS TABLE (index_name text, statement text)
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%I.%I', n.nspname, softview_internal.index_name(w.relation, w.suffix)),
+           format('CREATE INDEX CONCURRENTLY %I ON %s (%s) WHERE %s',
+                  softview_internal.index_name(w.relation, w.suffix),
+                  softview_internal.qualified_name(w.relation),
+                  (SELECT string_agg(quote_ident(c), ', ') FROM unnest(w.key_columns) AS c),
+                  w.predicate)
+    FROM softview_internal.wanted_indexes(rel) AS w
+    JOIN pg_class c ON c.oid = w.relation
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT softview_internal.index_exists(w.relation, w.key_columns, w.predicate)
+    ORDER BY 1
+$$;
+
+-- How to make the unique indexes of an enabled table partial without blocking its writers, one
+-- row per unique index that deleted rows still hold keys in: `build` creates its partial twin
+-- `partial_name` concurrently; `retire` then drops the full one (DROP INDEX CONCURRENTLY, or for
+-- a constraint a short ALTER TABLE) and `unretire` puts it back. A unique key that foreign keys
+-- reference stays: `kept_because` names them and the statements are NULL. Run each statement
+-- on its own, outside a transaction block.
+CREATE FUNCTION softview.partial_unique_statements(rel regclass)
+RETURNS TABLE (index_name text, partial_name text, build text, retire text, unretire text, kept_because text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM softview_internal.require_soft_deletable(rel);
+    RETURN QUERY
+    WITH unique_indexes AS (
+        SELECT c.relname AS name, n.nspname AS schema_name,
+               softview_internal.fitted_name(c.relname, '_live') AS partial,
+               pg_get_indexdef(i.indexrelid) AS definition, i.indpred IS NOT NULL AS has_predicate,
+               k.conname AS constraint_name, pg_get_constraintdef(k.oid) AS constraint_definition,
+               (SELECT string_agg(format('%s of %s', r.conname, r.conrelid::regclass), ', ' ORDER BY r.conname)
+                FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = i.indexrelid) AS references_it
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = rel AND k.contype = 'u'
+        WHERE i.indrelid = rel AND i.indisunique AND NOT i.indisprimary AND i.indisvalid
+          AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NULL%'
+          AND coalesce(pg_get_expr(i.indpred, i.indrelid), '') NOT LIKE '%deleted_at IS NOT NULL%'
+    ),
+    planned AS (
+        SELECT u.*, u.references_it IS NULL AS replaceable FROM unique_indexes u
+    )
+    SELECT format('%I.%I', u.schema_name, u.name),
+           CASE WHEN u.replaceable THEN format('%I.%I', u.schema_name, u.partial) END,
+           CASE WHEN u.replaceable THEN
+               format('CREATE UNIQUE INDEX CONCURRENTLY %I%s%s', u.partial,
+                      substr(u.definition, length(format('CREATE UNIQUE INDEX %I', u.name)) + 1),
+                      CASE WHEN u.has_predicate THEN ' AND deleted_at IS NULL' ELSE ' WHERE deleted_at IS NULL' END)
+           END,
+           CASE WHEN u.replaceable THEN
+               CASE WHEN u.constraint_name IS NOT NULL
+                    THEN format('ALTER TABLE %s DROP CONSTRAINT %I', softview_internal.qualified_name(rel), u.constraint_name)
+                    ELSE format('DROP INDEX CONCURRENTLY %I.%I', u.schema_name, u.name) END
+           END,
+           CASE WHEN u.replaceable THEN
+               CASE WHEN u.constraint_name IS NOT NULL
+                    THEN format('ALTER TABLE %s ADD CONSTRAINT %I %s', softview_internal.qualified_name(rel),
+                                u.constraint_name, u.constraint_definition)
+                    ELSE regexp_replace(u.definition, '^CREATE UNIQUE INDEX ', 'CREATE UNIQUE INDEX CONCURRENTLY ') END
+           END,
+           CASE WHEN NOT u.replaceable THEN
+               format('foreign keys reference it (%s): they need every row''s key', u.references_it)
+           END
+    FROM planned u
+    ORDER BY 1;
 END
 $$;
 

@@ -2,10 +2,11 @@ use clap::{Parser, Subcommand};
 use diesel::{Connection, PgConnection};
 
 use softview::lifecycle::purge::PurgeOptions;
+use softview::online::{self, Enable};
 use softview::toolkit::{self, Change};
 use softview::{Error, Result};
 
-use crate::{admin, jobs};
+use crate::{admin, jobs, migrations};
 
 /// Soft delete done by PostgreSQL itself, through active_* views.
 #[derive(Debug, Parser)]
@@ -108,11 +109,35 @@ enum Command {
         #[arg(long, value_name = "REVISION")]
         upgrade_from: Option<i32>,
     },
+    /// Write Diesel migrations that change a big table without blocking its writers.
+    #[command(subcommand)]
+    Migration(MigrationCommand),
     /// Print the Diesel declarations of the active_* views, which `diesel print-schema` skips.
     Schema {
         /// Only these PostgreSQL schemas (repeatable); every schema with enabled tables if none.
         #[arg(long = "schema", value_name = "SCHEMA")]
         schemas: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrationCommand {
+    /// Enable a table online: build the indexes the enable needs with CREATE INDEX
+    /// CONCURRENTLY, each in a migration of its own, then enable it. Enable its parents first.
+    Enable {
+        table: String,
+        /// The table has no deleted_at; its rows hide with their parents (enable_dependent).
+        #[arg(long)]
+        dependent: bool,
+        #[arg(long, default_value = "migrations", value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Make the unique indexes of an enabled table partial (WHERE deleted_at IS NULL) online:
+    /// build each partial index concurrently, then retire the full one.
+    PartialUnique {
+        table: String,
+        #[arg(long, default_value = "migrations", value_name = "DIR")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -249,6 +274,41 @@ pub fn run(args: Args) -> Result<()> {
                 (false, None) => toolkit::INSTALL_SQL.to_owned(),
             };
             print!("{sql}");
+            Ok(())
+        }
+        Command::Migration(command) => {
+            let conn = &mut with_toolkit(existing(args.database_url)?)?;
+            let now = chrono::Utc::now();
+            let written = match command {
+                MigrationCommand::Enable {
+                    table,
+                    dependent,
+                    dir,
+                } => {
+                    let how = if dependent {
+                        Enable::Dependent
+                    } else {
+                        Enable::SoftDeletable
+                    };
+                    let steps = online::enable_steps(conn, &table, how)?;
+                    migrations::write(&dir, &steps, now, "migration enable")?
+                }
+                MigrationCommand::PartialUnique { table, dir } => {
+                    let (steps, kept) = online::partial_unique_steps(conn, &table)?;
+                    for index in &kept {
+                        eprintln!("kept {}: {}", index.index_name, index.reason);
+                    }
+                    if steps.is_empty() {
+                        eprintln!(
+                            "nothing to do: no unique index of {table} holds deleted rows' keys"
+                        );
+                    }
+                    migrations::write(&dir, &steps, now, "migration partial-unique")?
+                }
+            };
+            for path in written {
+                println!("{}", path.display());
+            }
             Ok(())
         }
         Command::Schema { schemas } => {

@@ -7,6 +7,7 @@ mod admin;
 mod cli;
 mod interrupt;
 mod jobs;
+mod migrations;
 
 use std::process::ExitCode;
 

@@ -949,3 +949,91 @@ fn dry_runs_say_what_an_action_would_do_and_change_nothing() {
     );
     assert_eq!(fingerprint(&mut conn), before);
 }
+
+/// `softview migration enable` writes one migration per statement; Diesel runs the concurrent
+/// builds outside a transaction (they fail inside one), then the enable, and reverts them all.
+#[test]
+fn migration_enable_writes_migrations_diesel_runs_and_reverts() {
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE customers (id bigint PRIMARY KEY, deleted_at timestamptz);
+         SELECT softview.enable('customers');
+         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers,
+                              deleted_at timestamptz);
+         CREATE INDEX ON orders (customer_id);
+         INSERT INTO orders SELECT g, NULL FROM generate_series(1, 1000) g;",
+    );
+    let dir = std::env::temp_dir().join(format!("softview-migrations-{}", database.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, stdout, stderr) = run_softview(
+        Some(database.url()),
+        &[
+            "migration",
+            "enable",
+            "orders",
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let written: Vec<&str> = stdout.lines().collect();
+    let names: Vec<String> = written
+        .iter()
+        .map(|path| path.split_once("_softview_").unwrap().1.to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "build_customers_live_keys",
+            "build_orders_trash",
+            "enable_orders"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(written[0]).join("metadata.toml")).unwrap(),
+        "run_in_transaction = false\n"
+    );
+    assert!(
+        !std::path::Path::new(written[2])
+            .join("metadata.toml")
+            .exists()
+    );
+
+    let migrations = FileBasedMigrations::from_path(&dir).unwrap();
+    let applied = conn.run_pending_migrations(migrations.clone()).unwrap();
+    assert_eq!(applied.len(), 3);
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class
+             WHERE relname IN ('orders_trash', 'active_orders', 'customers_live_keys')"
+        )
+        .as_deref(),
+        Some("active_orders,customers_live_keys,orders_trash")
+    );
+    for _ in 0..3 {
+        conn.revert_last_migration(migrations.clone()).unwrap();
+    }
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM pg_class
+             WHERE relname IN ('orders_trash', 'active_orders', 'customers_live_keys')"
+        ),
+        0
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (code, _, stderr) = run_softview(
+        Some(database.url()),
+        &["migration", "enable", "orders", "--dir", "/no/such/dir"],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: the migrations directory /no/such/dir does not exist: pass --dir\n"
+    );
+}

@@ -44,6 +44,8 @@
 --   softview.preview(table, key, action)  what a soft delete, restore or hard delete would do, per table
 --   softview.stored_row(table, key)      one stored row, deleted or not
 --   softview.index_check(table)           indexes that deleted rows fill or hold keys in
+--   softview.online_index_statements(table)   CREATE INDEX CONCURRENTLY for what enable would build
+--   softview.partial_unique_statements(table) make unique indexes partial without blocking writers
 --
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
 -- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …, "transaction": …};

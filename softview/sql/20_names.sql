@@ -56,33 +56,62 @@ BEGIN
 END
 $$;
 
--- Creates a partial index softview needs on `rel`, unless one with these columns and this
--- predicate is there already, whoever made it. It is named after the table with `suffix`
--- (see fitted_name); a name another relation holds is refused, not skipped. The comment says
--- why it is there, and marks it for softview.disable to drop.
-CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
-                                               suffix text, purpose text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    index_name name := softview_internal.fitted_name((SELECT relname FROM pg_class WHERE oid = rel), suffix);
-    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE c.oid = rel);
-    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
-    holder regclass;
-BEGIN
-    IF EXISTS (
+-- Whether a valid index on `rel` has exactly these key columns and this predicate, whoever
+-- made it and whatever its name. An index a failed concurrent build left invalid does not count.
+CREATE FUNCTION softview_internal.index_exists(rel regclass, key_columns name[], predicate text) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (
         SELECT 1 FROM pg_index i
-        WHERE i.indrelid = rel AND NOT i.indisunique AND i.indexprs IS NULL
+        WHERE i.indrelid = rel AND i.indisvalid AND NOT i.indisunique AND i.indexprs IS NULL
           AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
                                 FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
                                 JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
           AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
-    THEN
+$$;
+
+-- The name softview gives the index it needs on `rel` (see fitted_name).
+CREATE FUNCTION softview_internal.index_name(rel regclass, suffix text) RETURNS name
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT softview_internal.fitted_name(c.relname, suffix) FROM pg_class c WHERE c.oid = rel
+$$;
+
+-- Creates a partial index softview needs on `rel`, unless one with these columns and this
+-- predicate is there already (see index_exists). It is named after the table with `suffix`; a
+-- name another relation holds is refused, not skipped. The comment says why it is there, and
+-- marks it for softview.disable to drop; an index built ahead under softview's name (see
+-- softview.online_index_statements) gets it too, when the caller owns it.
+CREATE FUNCTION softview_internal.ensure_index(rel regclass, key_columns name[], predicate text,
+                                               suffix text, purpose text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    index_name name := softview_internal.index_name(rel, suffix);
+    schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = rel);
+    column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    holder regclass;
+    holder_is_invalid boolean;
+BEGIN
+    SELECT c.oid, NOT coalesce(i.indisvalid, true) INTO holder, holder_is_invalid
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_index i ON i.indexrelid = c.oid
+    WHERE c.relname = index_name AND n.nspname = schema_name;
+    IF softview_internal.index_exists(rel, key_columns, predicate) THEN
+        IF holder IS NOT NULL AND obj_description(holder, 'pg_class') IS NULL
+           AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = holder), 'USAGE')
+           AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = holder AND indrelid = rel AND indisvalid) THEN
+            EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
+                           format('created by softview: %s; softview.disable drops it', purpose));
+        END IF;
         RETURN;
     END IF;
-    SELECT c.oid INTO holder FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relname = index_name AND n.nspname = schema_name;
-    IF holder IS NOT NULL THEN
+    IF holder_is_invalid THEN
+        RAISE EXCEPTION 'cannot enable %: index % is invalid', softview_internal.qualified_name(rel),
+                        quote_ident(index_name)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'a CREATE INDEX CONCURRENTLY that failed or was cancelled leaves its index invalid',
+                  HINT = format('DROP INDEX CONCURRENTLY %I.%I; then build it again or let enable build it',
+                                schema_name, index_name);
+    ELSIF holder IS NOT NULL THEN
         RAISE EXCEPTION 'cannot enable %: the name % is taken by %', softview_internal.qualified_name(rel),
                         quote_ident(index_name), holder
             USING ERRCODE = 'duplicate_table',

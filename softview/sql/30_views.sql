@@ -175,6 +175,42 @@ BEGIN
 END
 $$;
 
+-- Whether `rel` has a column deleted_at (of any type: softview.enable checks the type).
+CREATE FUNCTION softview_internal.has_deleted_at(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = rel AND attname = 'deleted_at' AND attnum > 0 AND NOT attisdropped)
+$$;
+
+-- The indexes softview builds for `rel` unless they exist (see ensure_index):
+--  _trash       on a table with deleted_at: the trash, newest first, and the purge, oldest
+--               first, read deleted rows by deleted_at (built by softview.enable);
+--  _live_keys   on each soft-deletable parent: the view of `rel` probes its live keys;
+--  _trash_links on a link with deleted_at: an insert through its view looks for a deleted link
+--               to revive.
+CREATE FUNCTION softview_internal.wanted_indexes(rel regclass)
+RETURNS TABLE (relation regclass, key_columns name[], predicate text, suffix text, purpose text)
+LANGUAGE sql STABLE STRICT AS $$
+    WITH wanted AS (
+        SELECT rel AS relation, '{deleted_at}'::name[] AS key_columns, 'deleted_at IS NOT NULL' AS predicate,
+               '_trash' AS suffix,
+               'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at' AS purpose
+        WHERE softview_internal.has_deleted_at(rel)
+        UNION ALL
+        SELECT DISTINCT p.parent, p.parent_columns, 'deleted_at IS NULL', '_live_keys',
+               'the views of the tables referencing it look up live keys'
+        FROM softview_internal.parents(rel) AS p
+        JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
+        UNION ALL
+        SELECT rel, array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
+               'deleted_at IS NOT NULL', '_trash_links',
+               'an insert through its view looks for a deleted link to revive'
+        WHERE softview_internal.has_deleted_at(rel)
+          AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2
+    )
+    SELECT * FROM wanted
+$$;
+
 -- Creates or replaces the view of one enabled table with its defaults, triggers, comment and
 -- any grants saved by drop_views.
 CREATE FUNCTION softview_internal.install_view(rel regclass) RETURNS regclass
@@ -208,33 +244,22 @@ BEGIN
     EXECUTE format('CREATE OR REPLACE TRIGGER softview_delete INSTEAD OF DELETE ON %s
                     FOR EACH ROW EXECUTE FUNCTION %s()', view_name, trigger_function);
 
-    -- The view probes each parent's live keys; a partial index on them answers from the
-    -- index alone, without visiting the parent's rows.
-    FOR col IN SELECT DISTINCT p.parent, p.parent_columns FROM softview_internal.parents(rel) AS p
-               JOIN softview_internal.tables t ON t.relation = p.parent AND t.soft_deletable
-    LOOP
+    -- The view probes each parent's live keys, and an insert into a link's view looks for a
+    -- deleted link: partial indexes answer both from the index alone.
+    FOR col IN SELECT * FROM softview_internal.wanted_indexes(rel) AS w WHERE w.suffix <> '_trash' LOOP
         BEGIN
-            PERFORM softview_internal.ensure_index(col.parent, col.parent_columns, 'deleted_at IS NULL',
-                '_live_keys', 'the views of the tables referencing it look up live keys');
+            PERFORM softview_internal.ensure_index(col.relation, col.key_columns, col.predicate,
+                                                   col.suffix, col.purpose);
         EXCEPTION WHEN insufficient_privilege THEN
             -- The parent belongs to another role: its owner creates the index, or does without.
             RAISE NOTICE 'the view of % would probe % faster with an index on its live keys, which only its owner can create',
-                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.parent)
-                USING HINT = format('CREATE INDEX ON %s (%s) WHERE deleted_at IS NULL',
-                                    softview_internal.qualified_name(col.parent),
-                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.parent_columns) AS c));
+                         softview_internal.qualified_name(rel), softview_internal.qualified_name(col.relation)
+                USING HINT = format('CREATE INDEX ON %s (%s) WHERE %s',
+                                    softview_internal.qualified_name(col.relation),
+                                    (SELECT string_agg(quote_ident(c), ', ') FROM unnest(col.key_columns) AS c),
+                                    col.predicate);
         END;
     END LOOP;
-
-    -- An insert through a link's view first asks whether a deleted link with the same parents
-    -- exists; a partial index on the trash answers that without reading live links.
-    IF (SELECT soft_deletable FROM softview_internal.tables WHERE relation = rel)
-       AND (SELECT count(*) FROM softview_internal.parents(rel)) >= 2 THEN
-        PERFORM softview_internal.ensure_index(rel,
-            array(SELECT c FROM softview_internal.parents(rel) AS p, unnest(p.child_columns) AS c),
-            'deleted_at IS NOT NULL', '_trash_links',
-            'an insert through its view looks for a deleted link to revive');
-    END IF;
 
     IF has_parents THEN
         -- Writes through the view check that the parents are live, so no write through it can
@@ -445,8 +470,8 @@ BEGIN
             USING ERRCODE = 'datatype_mismatch';
     END IF;
     PERFORM softview_internal.register_table(rel);
-    PERFORM softview_internal.ensure_index(rel, '{deleted_at}', 'deleted_at IS NOT NULL', '_trash',
-        'the trash, newest first, and the purge, oldest first, read deleted rows by deleted_at');
+    PERFORM softview_internal.ensure_index(rel, w.key_columns, w.predicate, w.suffix, w.purpose)
+    FROM softview_internal.wanted_indexes(rel) AS w WHERE w.suffix = '_trash';
     RETURN softview_internal.install_enabled(rel);
 END
 $$;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod link_triggers;
 mod migrations;
 mod names;
+mod online;
 mod pitfall_docs;
 mod pitfalls;
 mod preview;
