@@ -1,86 +1,107 @@
-//! The archive's cost: hard deletes of the same rows with and without the archive trigger,
-//! side by side in one run. `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run).
+//! What the archive costs a hard delete, side by side in one run on the same rows: a plain
+//! DELETE, the floor (a minimal statement-level trigger that only copies the deleted rows into
+//! an archive table as JSON) and the toolkit's trigger (archive with key, actor, roles, events).
+//! One connection, warm and prepared, as an application holds one; every DELETE autocommits.
+//! `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run).
 
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
-const ROUNDS: usize = 5;
+const TABLES: [&str; 3] = ["bench_plain", "bench_floor", "bench_archived"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::var_os("SOFTVIEW_BENCH_QUICK").is_some();
-    let (bulk_rows, single_rows) = if quick {
-        (2_000, 200)
-    } else {
-        (100_000, 2_000)
-    };
     let database = softview_devdb::test_database(&softview_example::TEMPLATE)?;
     let mut conn = database.connect()?;
     conn.batch_execute(
         "CREATE TABLE bench_archived (id bigint PRIMARY KEY, name text NOT NULL, payload text,
                                       deleted_at timestamptz);
          CREATE TABLE bench_plain (LIKE bench_archived INCLUDING ALL);
+         CREATE TABLE bench_floor (LIKE bench_archived INCLUDING ALL);
+         CREATE TABLE floor_archive (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                     row_data jsonb NOT NULL);
+         CREATE FUNCTION copy_to_floor_archive() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO floor_archive (row_data) SELECT to_jsonb(g) FROM gone AS g;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER floor_archive AFTER DELETE ON bench_floor REFERENCING OLD TABLE AS gone
+             FOR EACH STATEMENT EXECUTE FUNCTION copy_to_floor_archive();
          SELECT softview.enable('bench_archived');",
     )?;
 
+    // (rows per DELETE, DELETEs per round, rounds)
+    let sizes: [(i64, i64, usize); 3] = if quick {
+        [(1, 50, 3), (1_000, 1, 3), (10_000, 1, 3)]
+    } else {
+        [(1, 2_000, 5), (1_000, 1, 31), (100_000, 1, 7)]
+    };
     println!(
-        "archive cost: hard delete with the archive trigger vs without, same rows, {ROUNDS} rounds (median)"
+        "hard delete cost: plain DELETE, the floor (a minimal archive trigger) and softview, same rows, \
+         autocommit, median of rounds, time per DELETE"
     );
     println!(
-        "{:<34} {:>12} {:>12} {:>7}",
-        "scenario", "plain", "archived", "ratio"
+        "{:>8} {:>12} {:>12} {:>12} {:>12} {:>13}",
+        "rows", "plain", "floor", "softview", "floor/plain", "softview/floor"
     );
     let mut worst: f64 = 0.0;
-    for (scenario, rows, one_statement) in [
-        (format!("one DELETE of {bulk_rows} rows"), bulk_rows, true),
-        (
-            format!("{single_rows} single-row DELETEs"),
-            single_rows,
-            false,
-        ),
-    ] {
-        let mut plain = Vec::new();
-        let mut archived = Vec::new();
-        for _ in 0..ROUNDS {
-            for (table, times) in [
-                ("bench_plain", &mut plain),
-                ("bench_archived", &mut archived),
-            ] {
-                conn.batch_execute(&format!(
-                    "SET softview.allow_truncate = on; TRUNCATE {table}; TRUNCATE softview.deleted_records;
-                     INSERT INTO {table} (id, name, payload)
-                     SELECT g, 'row ' || g, repeat('x', 200) FROM generate_series(1, {rows}) g;"
-                ))?;
-                conn.batch_execute(&format!("VACUUM ANALYZE {table}"))?;
-                let started = Instant::now();
-                if one_statement {
-                    conn.batch_execute(&format!("DELETE FROM {table}"))?;
-                } else {
-                    conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                        for id in 1..=rows {
-                            diesel::sql_query(format!("DELETE FROM {table} WHERE id = $1"))
-                                .bind::<diesel::sql_types::BigInt, _>(id)
-                                .execute(conn)?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                times.push(started.elapsed());
+    for (rows, statements, rounds) in sizes {
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        for round in 0..rounds {
+            // A different table first each round: drift on a shared machine weighs on all alike.
+            for i in 0..TABLES.len() {
+                let which = (i + round) % TABLES.len();
+                times[which].push(delete_round(&mut conn, TABLES[which], rows, statements)?);
             }
         }
-        let (plain, archived) = (median(&mut plain), median(&mut archived));
-        let ratio = archived.as_secs_f64() / plain.as_secs_f64();
+        let [plain, floor, toolkit] = times.map(|mut t| median(&mut t));
+        let ratio = toolkit.as_secs_f64() / floor.as_secs_f64();
         worst = worst.max(ratio);
         println!(
-            "{scenario:<34} {:>10.1}ms {:>10.1}ms {:>6.2}x",
+            "{rows:>8} {:>10.3}ms {:>10.3}ms {:>10.3}ms {:>11.2}x {:>12.2}x",
             plain.as_secs_f64() * 1e3,
-            archived.as_secs_f64() * 1e3,
+            floor.as_secs_f64() * 1e3,
+            toolkit.as_secs_f64() * 1e3,
+            floor.as_secs_f64() / plain.as_secs_f64(),
             ratio
         );
     }
-    println!("worst ratio, archived vs plain hard delete: {worst:.2}x");
+    println!("worst ratio, softview vs the floor: {worst:.2}x");
     Ok(())
+}
+
+/// Fills `table` with `rows * statements` rows, then deletes them with `statements` DELETEs of
+/// `rows` rows each; returns the mean time per DELETE.
+fn delete_round(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: i64,
+    statements: i64,
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    conn.batch_execute(&format!(
+        "SET softview.allow_truncate = on; TRUNCATE {table}, floor_archive, softview.deleted_records;
+         INSERT INTO {table} (id, name, payload)
+         SELECT g, 'row ' || g, repeat('x', 200) FROM generate_series(1, {}) g;",
+        rows * statements
+    ))?;
+    conn.batch_execute(&format!("VACUUM ANALYZE {table}"))?;
+    let delete = format!("DELETE FROM {table} WHERE id > $1 AND id <= $2");
+    // Warm: the trigger's function compiled, its plans and the statement prepared.
+    diesel::sql_query(&delete)
+        .bind::<BigInt, _>(-1)
+        .bind::<BigInt, _>(0)
+        .execute(conn)?;
+    let started = Instant::now();
+    for n in 0..statements {
+        diesel::sql_query(&delete)
+            .bind::<BigInt, _>(n * rows)
+            .bind::<BigInt, _>((n + 1) * rows)
+            .execute(conn)?;
+    }
+    Ok(started.elapsed() / statements as u32)
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -178,12 +178,16 @@ pub fn watch(url: &str) -> Result<()> {
 fn watch_events(listener: &mut Listener, stop: &AtomicBool) -> Result<()> {
     while !stop.load(Ordering::SeqCst) {
         if let Some(event) = listener.next(Duration::from_millis(200))? {
+            let what = match (event.rows, event.transaction) {
+                (1, _) => event.key.to_string(),
+                (rows, Some(transaction)) => format!("{rows} rows of transaction {transaction}"),
+                (rows, None) => format!("{rows} rows"),
+            };
             println!(
-                "{}  {:<11}  {}  {}",
+                "{}  {:<11}  {}  {what}",
                 timestamp(event.at),
                 format!("{:?}", event.operation),
                 event.table,
-                event.key
             );
             let _ = std::io::stdout().flush();
         }

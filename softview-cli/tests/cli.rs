@@ -511,6 +511,21 @@ fn the_watch_command_prints_events_live() {
         event.ends_with(r#"SoftDelete   public.places  {"id":1}"#),
         "{event}"
     );
+    // A bulk delete is one line with its count and the transaction to read its rows by.
+    exec(
+        &mut conn,
+        "INSERT INTO activities (id, name) SELECT g, 'a' || g FROM generate_series(10, 210) g;
+         DELETE FROM activities WHERE id >= 10",
+    );
+    let bulk = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("public.activities"))
+        .expect("a summary line");
+    assert!(
+        bulk.contains("HardDelete   public.activities  201 rows of transaction "),
+        "{bulk}"
+    );
     std::process::Command::new("kill")
         .args(["-INT", &watch.id().to_string()])
         .status()

@@ -50,7 +50,10 @@
 -- Soft deletes, restores, hard deletes and purges are announced with NOTIFY on channel
 -- `softview`, as JSON: {"table": …, "key": {…}, "operation": …, "at": …, "transaction": …};
 -- "key" is null when it is longer than 7000 bytes (NOTIFY takes less than 8000) or the table's
--- events leave keys out. Every role that can connect may LISTEN: events are hints to re-read.
+-- events leave keys out. A statement that hard-deletes more rows of a table than the setting
+-- softview.max_row_events (100 unless set) sends instead one event per operation with a null
+-- key and "rows": the count; softview.event_rows(table, transaction) lists them. Every role
+-- that can connect may LISTEN: events are hints to re-read.
 --
 -- Every hard delete of a row of an enabled table (DELETE, a foreign-key cascade, a purge) is
 -- copied into softview.deleted_records with the transaction-local settings softview.actor and

@@ -184,3 +184,94 @@ fn events_of_a_table_without_keys_are_resolved_with_the_listeners_rights() {
         ),
     );
 }
+
+/// A statement that deletes more rows than `softview.max_row_events` sends one summary event
+/// per operation and table, with the count; the rows are read back by its transaction. Up to
+/// the limit, each row has its event.
+#[test]
+fn a_bulk_delete_sends_one_summary_event_and_its_rows_are_read_by_transaction() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "INSERT INTO places (id, name) SELECT g, 'place ' || g FROM generate_series(1, 250) g;
+         INSERT INTO reviews (place_id, rating, body) SELECT g, 5, 'fine' FROM generate_series(1, 3) g;
+         UPDATE places SET deleted_at = now() - interval '40 days' WHERE id BETWEEN 201 AND 250;",
+    );
+    let mut listener = Listener::connect(database.url()).unwrap();
+    let mut drain = |listener: &mut Listener| {
+        let mut seen = Vec::new();
+        while let Some(event) = listener.next(Duration::from_millis(300)).unwrap() {
+            seen.push((
+                event.operation,
+                event.table,
+                event.key,
+                event.rows,
+                event.transaction,
+            ));
+        }
+        seen
+    };
+
+    // 101 places and, by cascade, 3 reviews: the places are summed up, the reviews are not.
+    exec(&mut conn, "DELETE FROM places WHERE id <= 101");
+    let seen = drain(&mut listener);
+    let transaction = seen[0]
+        .4
+        .expect("revision 4 events carry their transaction");
+    let shape: Vec<(Operation, &str, &serde_json::Value, i64)> = seen
+        .iter()
+        .map(|(operation, table, key, rows, _)| (*operation, table.as_str(), key, *rows))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                Operation::HardDelete,
+                "public.places",
+                &serde_json::Value::Null,
+                101
+            ),
+            (
+                Operation::HardDelete,
+                "public.reviews",
+                &json!({"id": 1}),
+                1
+            ),
+            (
+                Operation::HardDelete,
+                "public.reviews",
+                &json!({"id": 2}),
+                1
+            ),
+            (
+                Operation::HardDelete,
+                "public.reviews",
+                &json!({"id": 3}),
+                1
+            ),
+        ]
+    );
+    let rows = softview::lifecycle::events::event_rows(&mut conn, "places", transaction).unwrap();
+    assert_eq!(rows.len(), 101);
+    assert!(rows.iter().all(|r| r.state == "hard_delete"));
+
+    // At the limit, one event per row; a purge mixed with live deletes is summed per operation.
+    exec(&mut conn, "SET softview.max_row_events = 99");
+    exec(&mut conn, "DELETE FROM places WHERE id BETWEEN 102 AND 200");
+    assert_eq!(drain(&mut listener).len(), 99);
+    exec(
+        &mut conn,
+        "SET softview.max_row_events = 10;
+         INSERT INTO places (id, name) SELECT g, 'place ' || g FROM generate_series(301, 321) g;
+         BEGIN; SET LOCAL softview.purge_age = '30 days'; DELETE FROM places; COMMIT;",
+    );
+    let mut summed: Vec<(Operation, i64)> = drain(&mut listener)
+        .into_iter()
+        .map(|(operation, _, _, rows, _)| (operation, rows))
+        .collect();
+    summed.sort_by_key(|(_, rows)| *rows);
+    assert_eq!(
+        summed,
+        [(Operation::HardDelete, 21), (Operation::Purge, 50)]
+    );
+}

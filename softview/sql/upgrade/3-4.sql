@@ -1382,13 +1382,26 @@ LANGUAGE sql AS $$
 $$;
 
 
+-- The event for a statement that hard-deleted `row_count` rows of a table at once, more than
+-- softview.max_row_events: the key is null, and softview.event_rows (or the archive, by
+-- transaction_id) says which rows.
+CREATE OR REPLACE FUNCTION softview_internal.summary_payload(table_name text, operation text, row_count bigint) RETURNS text
+LANGUAGE sql AS $$
+    SELECT json_build_object('table', table_name, 'key', NULL, 'operation', operation,
+                             'at', clock_timestamp(), 'transaction', pg_current_xact_id()::text::bigint,
+                             'rows', row_count)::text
+$$;
+
+
 -- The statement-level trigger that archives hard-deleted rows: one INSERT per statement, in
 -- static SQL so that its plan is cached. It runs as the toolkit's owner, the only role that
 -- writes the archive, so it trusts no argument: the table it archives for, its name and key
 -- come from the catalog by the table the trigger fired on (a partition stands for its enabled
 -- partitioned table). It records the roles of the deleting session beside its actor. A row
 -- counts as purged when softview.purge_batch set softview.purge_age and the row had been
--- deleted for longer than that: a DELETE of live rows is never reported as a purge.
+-- deleted for longer than that: a DELETE of live rows is never reported as a purge. Each row
+-- is announced, unless the statement deleted more than softview.max_row_events rows (100
+-- unless set): then one summary event per operation says how many.
 CREATE OR REPLACE FUNCTION softview_internal.archive_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1396,8 +1409,11 @@ DECLARE
     table_name text;
     key_columns text[];
     actor text := softview_internal.current_actor();
+    reason text := softview_internal.current_reason();
     deleting_role text := softview_internal.caller();
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
+    max_row_events bigint := coalesce(nullif(current_setting('softview.max_row_events', true), '')::bigint, 100);
+    archived bigint;
 BEGIN
     -- One query for what helper functions would look up one by one: this runs per statement.
     SELECT t.relation, t.require_actor, t.event_keys, format('%I.%I', n.nspname, c.relname) AS table_name,
@@ -1429,14 +1445,28 @@ BEGIN
                   DETAIL = 'Hard deletes from this table need softview.actor.',
                   HINT = 'set it in the deleting transaction: SELECT set_config(''softview.actor'', ''name'', true)';
     END IF;
+    -- Per row, only what differs: a one-column key (the common case) without a subquery.
     INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
                                           table_oid, database_role, session_role, purged)
     SELECT table_name,
-           (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k),
-           r, actor, softview_internal.current_reason(), enabled.relation, deleting_role, session_user,
+           CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r -> key_columns[1])
+                ELSE (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END,
+           r, actor, reason, enabled.relation, deleting_role, session_user,
            CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
                 ELSE false END
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g) AS deleted;
+    GET DIAGNOSTICS archived = ROW_COUNT;
+    IF archived > max_row_events AND purge_age IS NULL THEN
+        PERFORM pg_notify('softview', softview_internal.summary_payload(table_name, 'hard_delete', archived));
+        RETURN NULL;
+    ELSIF archived > max_row_events THEN
+        PERFORM pg_notify('softview', softview_internal.summary_payload(table_name, operation, count(*)))
+        FROM (SELECT CASE WHEN (to_jsonb(g) ->> 'deleted_at')::timestamptz < now() - purge_age
+                          THEN 'purge' ELSE 'hard_delete' END AS operation
+              FROM gone AS g) AS deleted
+        GROUP BY operation;
+        RETURN NULL;
+    END IF;
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much.
     PERFORM pg_notify('softview', softview_internal.event_payload(
                 table_name,

@@ -29,15 +29,20 @@ pub enum Operation {
     Purge,
 }
 
-/// One announced change.
+/// One announced change: of one row, or of [`Event::rows`] rows that one statement deleted.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     /// Schema-qualified, as `public.places`.
     pub table: String,
     /// The primary key, as `{"id": 7}`; null for a table whose events leave keys out
-    /// (`softview.set_event_keys`) and for keys too long for a notification: ask
-    /// [`event_rows`] with [`Event::transaction`].
+    /// (`softview.set_event_keys`), for keys too long for a notification and for summaries:
+    /// ask [`event_rows`] with [`Event::transaction`].
     pub key: serde_json::Value,
+    /// How many rows the event is about: 1, or for a statement that hard-deleted more rows than
+    /// the setting `softview.max_row_events` (100 unless set), all of them, in one summary
+    /// event per operation instead of one event per row.
+    #[serde(default = "one_row")]
+    pub rows: i64,
     /// What happened.
     pub operation: Operation,
     /// When the statement ran.
@@ -49,6 +54,10 @@ pub struct Event {
     /// The process id of the backend that sent it (`pg_backend_pid()` there).
     #[serde(skip)]
     pub sender_pid: i32,
+}
+
+fn one_row() -> i64 {
+    1
 }
 
 /// A row an event's transaction changed, as [`event_rows`] reads it.
