@@ -198,7 +198,7 @@ fn a_bulk_delete_sends_one_summary_event_and_its_rows_are_read_by_transaction() 
          UPDATE places SET deleted_at = now() - interval '40 days' WHERE id BETWEEN 201 AND 250;",
     );
     let mut listener = Listener::connect(database.url()).unwrap();
-    let mut drain = |listener: &mut Listener| {
+    let drain = |listener: &mut Listener| {
         let mut seen = Vec::new();
         while let Some(event) = listener.next(Duration::from_millis(300)).unwrap() {
             seen.push((
