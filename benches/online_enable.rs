@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for how in ["in one call", "online", "online", "in one call"] {
         let (took, latencies) = while_writing(database.url(), rows, |conn| {
             if how == "online" {
-                for step in online::enable_steps(conn, "big", Enable::SoftDeletable)? {
+                for step in online::enable_steps(conn, "big", Enable::WithDeletedAt)? {
                     conn.batch_execute(&step.up)?;
                 }
             } else {

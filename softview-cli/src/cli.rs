@@ -288,7 +288,7 @@ pub fn run(args: Args) -> Result<()> {
                     let how = if dependent {
                         Enable::Dependent
                     } else {
-                        Enable::SoftDeletable
+                        Enable::WithDeletedAt
                     };
                     let steps = online::enable_steps(conn, &table, how)?;
                     migrations::write(&dir, &steps, now, "migration enable")?

@@ -33,7 +33,7 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enable {
     /// The table has `deleted_at`.
-    SoftDeletable,
+    WithDeletedAt,
     /// The table has no `deleted_at`; its rows hide with their parents.
     Dependent,
 }
@@ -61,7 +61,7 @@ pub fn enable_steps(conn: &mut PgConnection, table: &str, how: Enable) -> Result
     )
     .get_result(conn)?;
     let function = match how {
-        Enable::SoftDeletable => "softview.enable",
+        Enable::WithDeletedAt => "softview.enable",
         Enable::Dependent => "softview.enable_dependent",
     };
     let mut steps: Vec<Step> = builds

@@ -43,7 +43,7 @@ fn an_online_enable_builds_its_indexes_first_and_the_enable_adopts_them() {
     let (_db, mut conn) = db();
     exec(&mut conn, BIG_TABLES);
 
-    let steps = online::enable_steps(&mut conn, "ledger.accounts", Enable::SoftDeletable).unwrap();
+    let steps = online::enable_steps(&mut conn, "ledger.accounts", Enable::WithDeletedAt).unwrap();
     let described: Vec<(&str, &str, bool)> = steps
         .iter()
         .map(|s| (s.name.as_str(), s.up.as_str(), s.in_transaction))
@@ -83,7 +83,7 @@ fn an_online_enable_builds_its_indexes_first_and_the_enable_adopts_them() {
     );
 
     // The child needs its own trash index and the parent's live keys; a dependent none of its own.
-    let child = online::enable_steps(&mut conn, "ledger.entries", Enable::SoftDeletable).unwrap();
+    let child = online::enable_steps(&mut conn, "ledger.entries", Enable::WithDeletedAt).unwrap();
     let ups: Vec<&str> = child.iter().map(|s| s.up.as_str()).collect();
     assert_eq!(
         ups,
@@ -114,7 +114,7 @@ fn an_online_enable_builds_its_indexes_first_and_the_enable_adopts_them() {
         "the enable built nothing"
     );
     assert_eq!(
-        online::enable_steps(&mut conn, "ledger.entries", Enable::SoftDeletable)
+        online::enable_steps(&mut conn, "ledger.entries", Enable::WithDeletedAt)
             .unwrap()
             .len(),
         1,
@@ -146,7 +146,7 @@ fn oid_of(listing: &str, index: &str) -> String {
 fn an_index_a_failed_concurrent_build_left_invalid_is_named_and_nothing_is_enabled() {
     let (_db, mut conn) = db();
     exec(&mut conn, BIG_TABLES);
-    let steps = online::enable_steps(&mut conn, "ledger.accounts", Enable::SoftDeletable).unwrap();
+    let steps = online::enable_steps(&mut conn, "ledger.accounts", Enable::WithDeletedAt).unwrap();
     apply(&mut conn, &steps[..1]);
     // What a cancelled CREATE INDEX CONCURRENTLY leaves: the index, marked invalid.
     exec(
@@ -287,7 +287,7 @@ fn unique_indexes_become_partial_online_and_a_referenced_key_stays_whole() {
 fn planning_an_online_change_of_a_table_softview_cannot_take_is_a_typed_error() {
     let (_db, mut conn) = db();
     let error =
-        online::enable_steps(&mut conn, "no_such_table", Enable::SoftDeletable).unwrap_err();
+        online::enable_steps(&mut conn, "no_such_table", Enable::WithDeletedAt).unwrap_err();
     assert!(
         error
             .to_string()
