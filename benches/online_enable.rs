@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 longest_in_one_call = Some(longest);
                 1.0
             }
-            Some(base) => longest.as_secs_f64() / Duration::as_secs_f64(&base),
+            Some(base) => longest.as_secs_f64() / base.as_secs_f64(),
         };
         println!(
             "{how:<14} {:>8.0}ms {:>9} {:>11.3}ms {:>11.3}ms {:>11.3}ms {:>7.3}x",

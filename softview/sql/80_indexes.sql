@@ -74,7 +74,7 @@ LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     FROM softview_internal.wanted_indexes(rel) AS w
     JOIN pg_class c ON c.oid = w.relation
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT softview_internal.index_exists(w.relation, w.key_columns, w.predicate)
+    WHERE softview_internal.matching_index(w.relation, w.key_columns, w.predicate) IS NULL
     ORDER BY 1
 $$;
 

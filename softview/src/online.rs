@@ -54,12 +54,8 @@ pub fn enable_steps(conn: &mut PgConnection, table: &str, how: Enable) -> Result
     )
     .bind::<Text, _>(table)
     .load(conn)?;
-    let quoted: String = diesel::select(
-        diesel::dsl::sql::<Text>("quote_literal(")
-            .bind::<Text, _>(table)
-            .sql(")"),
-    )
-    .get_result(conn)?;
+    // A SQL string literal (standard_conforming_strings, on since PostgreSQL 9.1).
+    let quoted = format!("'{}'", table.replace('\'', "''"));
     let function = match how {
         Enable::WithDeletedAt => "softview.enable",
         Enable::Dependent => "softview.enable_dependent",

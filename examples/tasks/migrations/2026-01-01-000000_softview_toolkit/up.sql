@@ -292,17 +292,20 @@ BEGIN
 END
 $$;
 
--- Whether a valid index on `rel` has exactly these key columns and this predicate, whoever
--- made it and whatever its name. An index a failed concurrent build left invalid does not count.
-CREATE FUNCTION softview_internal.index_exists(rel regclass, key_columns name[], predicate text) RETURNS boolean
+-- A valid index on `rel` with exactly these key columns and this predicate, whoever made it and
+-- whatever its name; NULL when there is none. An index a failed concurrent build left invalid
+-- does not count.
+CREATE FUNCTION softview_internal.matching_index(rel regclass, key_columns name[], predicate text) RETURNS regclass
 LANGUAGE sql STABLE STRICT AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM pg_index i
-        WHERE i.indrelid = rel AND i.indisvalid AND NOT i.indisunique AND i.indexprs IS NULL
-          AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
-                                FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
-                                JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
-          AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate))
+    SELECT i.indexrelid::regclass
+    FROM pg_index i
+    WHERE i.indrelid = rel AND i.indisvalid AND NOT i.indisunique AND i.indexprs IS NULL
+      AND i.indkey::text = (SELECT string_agg(a.attnum::text, ' ' ORDER BY u.n)
+                            FROM unnest(key_columns) WITH ORDINALITY AS u(c, n)
+                            JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c)
+      AND pg_get_expr(i.indpred, i.indrelid) = format('(%s)', predicate)
+    ORDER BY i.indexrelid
+    LIMIT 1
 $$;
 
 -- The name softview gives the index it needs on `rel` (see fitted_name).
@@ -312,7 +315,7 @@ LANGUAGE sql STABLE STRICT AS $$
 $$;
 
 -- Creates a partial index softview needs on `rel`, unless one with these columns and this
--- predicate is there already (see index_exists). It is named after the table with `suffix`; a
+-- predicate is there already (see matching_index). It is named after the table with `suffix`; a
 -- name another relation holds is refused, not skipped. The comment says why it is there, and
 -- marks it for softview.disable to drop; an index built ahead under softview's name (see
 -- softview.online_index_statements) gets it too, when the caller owns it.
@@ -324,6 +327,7 @@ DECLARE
     schema_name name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE c.oid = rel);
     column_list text := (SELECT string_agg(quote_ident(c), ', ') FROM unnest(key_columns) AS c);
+    matching regclass := softview_internal.matching_index(rel, key_columns, predicate);
     holder regclass;
     holder_is_invalid boolean;
 BEGIN
@@ -331,10 +335,9 @@ BEGIN
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_index i ON i.indexrelid = c.oid
     WHERE c.relname = index_name AND n.nspname = schema_name;
-    IF softview_internal.index_exists(rel, key_columns, predicate) THEN
-        IF holder IS NOT NULL AND obj_description(holder, 'pg_class') IS NULL
-           AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = holder), 'USAGE')
-           AND EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = holder AND indrelid = rel AND indisvalid) THEN
+    IF matching IS NOT NULL THEN
+        IF matching = holder AND obj_description(holder, 'pg_class') IS NULL
+           AND pg_has_role((SELECT relowner FROM pg_class WHERE oid = holder), 'USAGE') THEN
             EXECUTE format('COMMENT ON INDEX %I.%I IS %L', schema_name, index_name,
                            format('created by softview: %s; softview.disable drops it', purpose));
         END IF;
@@ -3051,7 +3054,7 @@ LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     FROM softview_internal.wanted_indexes(rel) AS w
     JOIN pg_class c ON c.oid = w.relation
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT softview_internal.index_exists(w.relation, w.key_columns, w.predicate)
+    WHERE softview_internal.matching_index(w.relation, w.key_columns, w.predicate) IS NULL
     ORDER BY 1
 $$;
 
