@@ -2,7 +2,11 @@
 //! DELETE, the floor (a minimal statement-level trigger that only copies the deleted rows into
 //! an archive table as JSON) and the toolkit's trigger (archive with key, actor, roles, events).
 //! One connection, warm and prepared, as an application holds one; every DELETE autocommits.
-//! `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run).
+//! `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
+//! docs/charts/archive.svg.
+
+#[path = "support/chart.rs"]
+mod chart;
 
 use std::time::{Duration, Instant};
 
@@ -44,10 +48,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     // (rows per DELETE, DELETEs per round, rounds)
-    let sizes: [(i64, i64, usize); 3] = if quick {
-        [(1, 50, 3), (1_000, 1, 3), (10_000, 1, 3)]
+    let sizes: &[(i64, i64, usize)] = if quick {
+        &[(1, 50, 3), (1_000, 1, 3), (10_000, 1, 3)]
     } else {
-        [(1, 2_000, 5), (1_000, 1, 31), (100_000, 1, 7)]
+        &[
+            (1, 2_000, 5),
+            (100, 20, 15),
+            (1_000, 1, 31),
+            (10_000, 1, 15),
+            (100_000, 1, 7),
+        ]
     };
     println!(
         "hard delete cost: plain DELETE, the floor (a minimal archive trigger) and softview, same rows, \
@@ -65,7 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "per row/floor"
     );
     let mut worst: f64 = 0.0;
-    for (rows, statements, rounds) in sizes {
+    let mut lines: [Vec<(f64, f64)>; 4] = Default::default();
+    for &(rows, statements, rounds) in sizes {
         let mut times: [Vec<Duration>; 4] = Default::default();
         for round in 0..rounds {
             // A different side first each round: drift on a shared machine weighs on all alike.
@@ -81,6 +92,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ratio = toolkit.as_secs_f64() / floor.as_secs_f64();
         worst = worst.max(ratio);
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for (line, time) in lines.iter_mut().zip([plain, floor, toolkit, per_row]) {
+            line.push((rows as f64, ms(time)));
+        }
         println!(
             "{rows:>8} {:>9.3}ms {:>9.3}ms {:>9.3}ms {:>12.3}ms {:>11.2}x {:>14.2}x {:>14.2}x",
             ms(plain),
@@ -93,6 +107,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("worst ratio, softview vs the floor: {worst:.2}x");
+    if !quick {
+        let names = [
+            "plain DELETE",
+            "floor: minimal archive trigger",
+            "softview",
+            "softview, one event per row (before)",
+        ];
+        let [plain, floor, toolkit, per_row] = lines;
+        let series = [(2, toolkit), (0, plain), (1, floor), (3, per_row)]
+            .into_iter()
+            .map(|(i, points)| chart::Series {
+                name: names[i].to_owned(),
+                points,
+            })
+            .collect();
+        chart::write(
+            "archive",
+            "What the archive costs a hard delete (cargo bench --bench archive)",
+            1,
+            &[chart::Panel {
+                title: "time per DELETE statement, autocommit".to_owned(),
+                x_label: "rows deleted by the statement",
+                y_label: "ms",
+                log_x: true,
+                log_y: true,
+                series,
+            }],
+        )?;
+    }
     Ok(())
 }
 

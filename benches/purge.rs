@@ -2,7 +2,11 @@
 //! latency of concurrent single-row writes to the same table during a purge against the same
 //! writes without one, side by side in one run. Then parents with two levels of children that
 //! the purge removes by cascade, with full and with partial-only foreign-key indexes.
-//! `cargo bench --bench purge` (SOFTVIEW_BENCH_QUICK=1 for a smoke run).
+//! `cargo bench --bench purge` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
+//! docs/charts/purge.svg.
+
+#[path = "support/chart.rs"]
+mod chart;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +20,13 @@ const LIVE_ROWS: i64 = 100_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::var_os("SOFTVIEW_BENCH_QUICK").is_some();
-    let scales: &[i64] = if quick {
-        &[10_000]
+    let scales: &[(i64, &[i32])] = if quick {
+        &[(10_000, &[500, 1000])]
     } else {
-        &[100_000, 1_000_000]
+        &[
+            (100_000, &[100, 250, 500, 1000, 2500, 5000]),
+            (1_000_000, &[500, 1000, 5000]),
+        ]
     };
     let database = softview_devdb::test_database(&softview_example::TEMPLATE)?;
     let mut conn = database.connect()?;
@@ -43,8 +50,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "write p95 purge",
         "ratio"
     );
-    for &deleted in scales {
-        for batch in [500, 1000] {
+    let mut throughput = Vec::new();
+    let mut longest = Vec::new();
+    for &(deleted, batches) in scales {
+        let name = format!("{deleted} deleted rows");
+        throughput.push(chart::Series {
+            name: name.clone(),
+            points: Vec::new(),
+        });
+        longest.push(chart::Series {
+            name,
+            points: Vec::new(),
+        });
+        for &batch in batches {
             conn.batch_execute(&format!(
                 "SET softview.allow_truncate = on; TRUNCATE bench_items; TRUNCATE softview.deleted_records;
              INSERT INTO bench_items (id, name, payload, deleted_at)
@@ -77,15 +95,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (result, elapsed) = report.expect("purge ran");
             assert_eq!(result.rows(), deleted);
             let (alone_p95, during_p95) = (percentile(&alone, 0.95), percentile(&during, 0.95));
+            let rate = deleted as f64 / elapsed.as_secs_f64();
+            let held = result.longest_batch.as_secs_f64() * 1e3;
+            throughput
+                .last_mut()
+                .unwrap()
+                .points
+                .push((batch.into(), rate));
+            longest
+                .last_mut()
+                .unwrap()
+                .points
+                .push((batch.into(), held));
             println!(
                 "{deleted:>10} {batch:>6} {:>12.0} {:>12.1}ms {:>14.2}ms {:>14.2}ms {:>6.2}x",
-                deleted as f64 / elapsed.as_secs_f64(),
-                result.longest_batch.as_secs_f64() * 1e3,
+                rate,
+                held,
                 alone_p95.as_secs_f64() * 1e3,
                 during_p95.as_secs_f64() * 1e3,
                 during_p95.as_secs_f64() / alone_p95.as_secs_f64()
             );
         }
+    }
+    if !quick {
+        chart::write(
+            "purge",
+            "The purge by batch size, archive on, a writer beside it (cargo bench --bench purge)",
+            2,
+            &[
+                chart::Panel {
+                    title: "throughput".to_owned(),
+                    x_label: "rows per batch",
+                    y_label: "rows purged per second",
+                    log_x: true,
+                    log_y: false,
+                    series: throughput,
+                },
+                chart::Panel {
+                    title: "longest batch: how long its row locks were held".to_owned(),
+                    x_label: "rows per batch",
+                    y_label: "ms",
+                    log_x: true,
+                    log_y: true,
+                    series: longest,
+                },
+            ],
+        )?;
     }
     cascades(&mut conn, if quick { 1_000 } else { 5_000 })?;
     Ok(())

@@ -6,7 +6,11 @@
 //! SOFTVIEW_BENCH_QUICK=1 runs a small smoke version (tests/bench_smoke.rs does);
 //! SOFTVIEW_BENCH_EXPLAIN=1 prints each query's plan. Each query is prepared once on the server
 //! and executed through Diesel's connection with a key, as an application's cached statements
-//! are; every variant takes the same path, so the ratios compare the queries themselves.
+//! are; every variant takes the same path, so the ratios compare the queries themselves. A full
+//! run draws docs/charts/read_path.svg from the largest scale.
+
+#[path = "support/chart.rs"]
+mod chart;
 
 use std::time::{Duration, Instant};
 
@@ -88,6 +92,9 @@ pub fn run(quick: bool, explain: bool) -> BenchResult<String> {
     let mut conn = database.connect()?;
     let mut worst_vs_live: Option<(f64, String)> = None;
     let mut worst_vs_hand: Option<(f64, String)> = None;
+    // Per scenario, per variant: (share deleted, median ms) at the largest scale.
+    let mut lines: Vec<[Vec<(f64, f64)>; 4]> =
+        SCENARIOS.iter().map(|_| Default::default()).collect();
     for &rows in scales {
         create_data(&mut conn, rows)?;
         for &ratio in ratios {
@@ -99,7 +106,7 @@ pub fn run(quick: bool, explain: bool) -> BenchResult<String> {
                 "{:<16} {:<14} {:>10} {:>10} {:>8} {:>10}",
                 "scenario", "variant", "median", "p95", "vs live", "vs hand"
             );
-            for (scenario, queries) in SCENARIOS {
+            for (s, (scenario, queries)) in SCENARIOS.into_iter().enumerate() {
                 let keys = keys_for(&mut conn, scenario, iterations)?;
                 if explain {
                     for (variant, sql) in VARIANTS.iter().zip(queries) {
@@ -111,6 +118,11 @@ pub fn run(quick: bool, explain: bool) -> BenchResult<String> {
                 }
                 let timings = measure(&mut conn, &queries, &keys)?;
                 let medians: Vec<Duration> = timings.iter().map(|t| percentile(t, 0.5)).collect();
+                if Some(&rows) == scales.last() {
+                    for (line, median) in lines[s].iter_mut().zip(&medians) {
+                        line.push((ratio.into(), median.as_secs_f64() * 1e3));
+                    }
+                }
                 for (i, variant) in VARIANTS.iter().enumerate() {
                     let vs_live = medians[i].as_secs_f64() / medians[3].as_secs_f64();
                     let vs_hand = medians[i].as_secs_f64() / medians[1].as_secs_f64();
@@ -143,6 +155,36 @@ pub fn run(quick: bool, explain: bool) -> BenchResult<String> {
     }
     let (hand, hand_at) = worst_vs_hand.expect("measured");
     println!("\nworst ratio, views vs hand-written anywhere: {hand:.2}x ({hand_at})");
+    if !quick {
+        let panels: Vec<chart::Panel> = SCENARIOS
+            .iter()
+            .zip(lines)
+            .map(|((scenario, _), variants)| chart::Panel {
+                title: (*scenario).to_owned(),
+                x_label: "% of rows deleted",
+                y_label: "median ms per query",
+                log_x: false,
+                log_y: false,
+                series: VARIANTS
+                    .iter()
+                    .zip(variants)
+                    .map(|(variant, points)| chart::Series {
+                        name: (*variant).to_owned(),
+                        points,
+                    })
+                    .collect(),
+            })
+            .collect();
+        chart::write(
+            "read_path",
+            &format!(
+                "Reading live rows as rows are deleted, {} rows a table (cargo bench --bench read_path)",
+                scales.last().expect("a scale")
+            ),
+            2,
+            &panels,
+        )?;
+    }
     let (live, live_at) = worst_vs_live.expect("measured at 90%");
     Ok(format!(
         "worst ratio, views vs live-only at 90% deleted: {live:.2}x ({live_at})"

@@ -19,12 +19,16 @@
 --   softview.set_event_keys(table, on)    whether the table's events carry row keys
 --   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
 --   softview.set_hide_descendants(table, on)  whether a self-referencing table's view hides subtrees
---   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
+--   softview.deleted_records              table: the archive of hard-deleted rows, with who and why,
+--                                         partitioned by the time they were archived
 --   softview.changed_references           table: references ON DELETE SET NULL/DEFAULT changed, for undo
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table
 --   softview.restore_transaction(xid)     put back every row one transaction deleted, parents first
---   softview.prune_archive(age)           forget archived rows older than age
+--   softview.prune_archive(age)           forget archived rows older than age, dropping whole partitions
+--   softview.archive_partitions           view: the archive's partitions and the time each takes rows for
+--   softview.add_archive_partitions()     create the partitions for the coming week (each purge pass does)
+--   softview.set_archive_partition_width(width)  'day', 'week' (to begin with) or 'month' per new partition
 --   softview.grace_period(table)          how long deleted rows wait before a purge
 --   softview.set_grace_period(table, interval)   the same, per table; NULL for the default
 --   softview.set_default_grace_period(interval)  the default (30 days to begin with)
@@ -115,15 +119,21 @@ COMMENT ON COLUMN softview_internal.tables.soft_deletable IS 'the table has dele
 CREATE TABLE softview_internal.settings (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     default_grace_period interval NOT NULL DEFAULT interval '30 days'
-        CHECK (default_grace_period >= interval '0')
+        CHECK (default_grace_period >= interval '0'),
+    archive_partition_width text NOT NULL DEFAULT 'week'
+        CHECK (archive_partition_width IN ('day', 'week', 'month'))
 );
 INSERT INTO softview_internal.settings DEFAULT VALUES;
+COMMENT ON COLUMN softview_internal.settings.archive_partition_width IS 'the span of time each new partition of the archive holds (UTC days, ISO weeks, months)';
 COMMENT ON COLUMN softview_internal.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
 COMMENT ON COLUMN softview_internal.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
 
--- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why.
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why. It is
+-- partitioned by the time rows were archived, so that forgetting old rows drops whole
+-- partitions instead of deleting row by row: softview.add_archive_partitions creates them
+-- ahead (the purge does, each pass), and rows that find none land in the default partition.
 CREATE TABLE softview.deleted_records (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     table_name text NOT NULL,
     primary_key jsonb NOT NULL,
     row_data jsonb NOT NULL,
@@ -134,8 +144,10 @@ CREATE TABLE softview.deleted_records (
     table_oid oid,
     database_role text,
     session_role text,
-    purged boolean NOT NULL DEFAULT false
-);
+    purged boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (id, archived_at)
+) PARTITION BY RANGE (archived_at);
+CREATE TABLE softview_internal.deleted_records_default PARTITION OF softview.deleted_records DEFAULT;
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
 COMMENT ON COLUMN softview.deleted_records.table_oid IS 'the table the row was deleted from, which the toolkit finds it by; table_name is for people';
@@ -144,8 +156,9 @@ COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 -- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
--- pruning at a fraction of a B-tree's cost on every archived row. Autovacuum summarizes each
--- range as it fills: a range not summarized yet is read whole by every lookup.
+-- the deletes a prune does within a partition at a fraction of a B-tree's cost per row.
+-- Autovacuum summarizes each range as it fills: a range not summarized yet is read whole by
+-- every lookup.
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id)
     WITH (autosummarize = on);
 CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at)
@@ -2137,18 +2150,128 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       AND softview_internal.may_read_archived(softview_internal.caller(), c.table_oid, c.database_role)
 $$;
 
--- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
+-- The archive's partitions: one per span of archiving time (a UTC day, an ISO week or a month),
+-- created ahead, so that forgetting old rows drops whole partitions. A partition is a plain
+-- table in softview_internal that no role but the toolkit's owner may read: every reader goes
+-- through softview.deleted_records and its row-level security.
+
+-- The partitions of the archive with the span each takes rows for, read from the catalog (a
+-- bound printed in UTC, parsed back in UTC). A bound of MINVALUE reads as NULL; the default
+-- partition, for rows no other one takes, has neither bound.
+CREATE FUNCTION softview_internal.archive_partition_bounds()
+RETURNS TABLE (partition regclass, archived_from timestamptz, archived_until timestamptz, is_default boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
+    SELECT c.oid::regclass, bound[1]::timestamptz, bound[2]::timestamptz, c.relpartbound IS NOT NULL AND bound IS NULL
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                    $re$FROM \((?:'([^']*)'|MINVALUE)\) TO \('([^']*)'\)$re$) AS bound
+    WHERE i.inhparent = 'softview.deleted_records'::regclass
+$$;
+
+-- The archive's partitions, oldest first, the default one last.
+CREATE VIEW softview.archive_partitions AS
+SELECT partition, archived_from, archived_until
+FROM softview_internal.archive_partition_bounds()
+ORDER BY is_default, archived_until;
+
+-- Creates the partitions that take the rows archived from the end of the newest one until a
+-- week from now, each one span of softview_internal.settings.archive_partition_width; a gap
+-- since the newest partition (no purge ran for a while) becomes one partition, not one per
+-- span. Rows that went to the default partition meanwhile move into the new partition that
+-- takes them. Each partition is created alone and attached, which takes no lock that archive
+-- writers or readers wait for, except on the default partition; waiting for that longer than
+-- lock_timeout (one second here) stops it with a NOTICE, keeping what it made: the next purge
+-- pass tries again. Anyone may call it. Returns how many partitions it created.
+CREATE FUNCTION softview.add_archive_partitions() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+    SET lock_timeout = '1s' AS $$
+DECLARE
+    width text := (SELECT s.archive_partition_width FROM softview_internal.settings s);
+    current_start timestamptz := date_trunc(width, now());
+    horizon timestamptz := now() + interval '7 days';
+    lower_bound timestamptz;
+    upper_bound timestamptz;
+    partition_name text;
+    created integer := 0;
+BEGIN
+    SELECT coalesce(max(b.archived_until), current_start) INTO lower_bound
+    FROM softview_internal.archive_partition_bounds() b;
+    WHILE lower_bound < horizon LOOP
+        upper_bound := CASE WHEN lower_bound < current_start THEN current_start
+                            ELSE date_trunc(width, lower_bound) + ('1 ' || width)::interval END;
+        partition_name := 'deleted_records_' || to_char(lower_bound, 'YYYYMMDD');
+        BEGIN
+            EXECUTE format('CREATE TABLE softview_internal.%I (LIKE softview.deleted_records INCLUDING DEFAULTS)',
+                           partition_name);
+            EXECUTE format(
+                'WITH moved AS (DELETE FROM softview_internal.deleted_records_default
+                                WHERE archived_at >= $1 AND archived_at < $2 RETURNING *)
+                 INSERT INTO softview_internal.%I SELECT * FROM moved', partition_name)
+            USING lower_bound, upper_bound;
+            EXECUTE format('ALTER TABLE softview.deleted_records ATTACH PARTITION softview_internal.%I FOR VALUES FROM (%L) TO (%L)',
+                           partition_name, lower_bound, upper_bound);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'archive partition % not created: the default partition stayed locked; the next purge pass tries again',
+                         partition_name;
+            RETURN created;
+        END;
+        created := created + 1;
+        lower_bound := upper_bound;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+-- Only the toolkit's owner may call it (EXECUTE is not granted). Partitions created from now on
+-- take rows for one `width` ('day', 'week' or 'month') each; existing ones keep their span.
+CREATE FUNCTION softview.set_archive_partition_width(width text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF width IS NULL OR width NOT IN ('day', 'week', 'month') THEN
+        RAISE EXCEPTION 'invalid setting: an archive partition spans a day, a week or a month, not %',
+                        coalesce(quote_literal(width), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview_internal.settings SET archive_partition_width = width;
+END
+$$;
+
+-- Forgets archived rows older than `older_than`. Partitions holding only such rows are dropped
+-- whole; the rest are deleted from the partition the cut falls in and from the default one.
+-- Dropping takes an ACCESS EXCLUSIVE lock on the archive, which is why it comes last: the lock
+-- lasts from there to the commit. Only the toolkit's owner may call it (EXECUTE is not
+-- granted): it forgets rows of every table. Returns how many rows it forgot.
 CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    pruned bigint;
+    cutoff timestamptz := now() - softview_internal.checked_age('age to prune from', older_than);
+    whole regclass[];
+    cut regclass;
+    rows_in bigint;
+    pruned bigint := 0;
 BEGIN
-    DELETE FROM softview.deleted_records
-    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
-    GET DIAGNOSTICS pruned = ROW_COUNT;
+    SELECT coalesce(array_agg(b.partition), '{}') INTO whole
+    FROM softview_internal.archive_partition_bounds() b
+    WHERE b.archived_until <= cutoff;
+    FOREACH cut IN ARRAY whole LOOP
+        EXECUTE format('SELECT count(*) FROM %s', cut) INTO rows_in;
+        pruned := pruned + rows_in;
+    END LOOP;
+    FOR cut IN SELECT b.partition FROM softview_internal.archive_partition_bounds() b
+               WHERE b.is_default OR (coalesce(b.archived_from < cutoff, true) AND b.archived_until > cutoff) LOOP
+        EXECUTE format('DELETE FROM %s WHERE archived_at < $1', cut) USING cutoff;
+        GET DIAGNOSTICS rows_in = ROW_COUNT;
+        pruned := pruned + rows_in;
+    END LOOP;
+    FOREACH cut IN ARRAY whole LOOP
+        EXECUTE format('DROP TABLE %s', cut);
+    END LOOP;
     RETURN pruned;
 END
 $$;
+
+SELECT softview.add_archive_partitions();
 
 -- The lifecycle of one row by a text key, for psql and the command line.
 
@@ -2902,16 +3025,19 @@ CREATE FUNCTION softview.wake_worker() RETURNS void
 LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
 
 
--- One purge pass of every table, parents' children first, each batch committed on its own:
--- what `softview worker` does once, as a procedure a scheduler inside the database can CALL.
--- It runs with the caller's rights. It has no pinned search_path (a procedure with one cannot
--- commit): it names every object with its schema and calls only pinned functions.
+-- One purge pass of every table, parents' children first, each batch committed on its own,
+-- after adding the archive's coming partitions: what `softview worker` does once, as a
+-- procedure a scheduler inside the database can CALL. It runs with the caller's rights. It has
+-- no pinned search_path (a procedure with one cannot commit): it names every object with its
+-- schema and calls only pinned functions.
 CREATE PROCEDURE softview.purge_due(batch_size integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$
 DECLARE
     rel regclass;
     purged bigint;
 BEGIN
+    PERFORM softview.add_archive_partitions();
+    COMMIT;
     FOR rel IN SELECT * FROM softview_internal.purge_order() LOOP
         LOOP
             purged := softview.purge_batch(rel, batch_size);
@@ -3127,8 +3253,11 @@ GRANT SELECT ON softview.enabled_tables TO PUBLIC;
 -- The archive: each role reads the rows the policy `readable` shows it; only the archive
 -- trigger writes it, as the toolkit's owner.
 GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
--- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
-REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+GRANT SELECT ON softview.archive_partitions TO PUBLIC;
+-- Settings of every table at once, the span of the archive's partitions and forgetting archived
+-- rows are for the toolkit's owner; anyone may see the partitions and add the coming ones.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval),
+                           softview.set_archive_partition_width(text) FROM PUBLIC;
 
 -- Every toolkit function resolves names in pg_catalog alone, whoever calls it (the procedure
 -- purge_due, which commits, cannot have a SET clause and names everything instead): an object that a

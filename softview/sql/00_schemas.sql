@@ -19,12 +19,16 @@
 --   softview.set_event_keys(table, on)    whether the table's events carry row keys
 --   softview.event_rows(table, xid)       what a transaction did to the table's rows, for key-less events
 --   softview.set_hide_descendants(table, on)  whether a self-referencing table's view hides subtrees
---   softview.deleted_records              table: the archive of hard-deleted rows, with who and why
+--   softview.deleted_records              table: the archive of hard-deleted rows, with who and why,
+--                                         partitioned by the time they were archived
 --   softview.changed_references           table: references ON DELETE SET NULL/DEFAULT changed, for undo
 --   softview.archive_drift(id)            why an archived row no longer fits its table
 --   softview.restore_archived(id)         put an archived row back into its table
 --   softview.restore_transaction(xid)     put back every row one transaction deleted, parents first
---   softview.prune_archive(age)           forget archived rows older than age
+--   softview.prune_archive(age)           forget archived rows older than age, dropping whole partitions
+--   softview.archive_partitions           view: the archive's partitions and the time each takes rows for
+--   softview.add_archive_partitions()     create the partitions for the coming week (each purge pass does)
+--   softview.set_archive_partition_width(width)  'day', 'week' (to begin with) or 'month' per new partition
 --   softview.grace_period(table)          how long deleted rows wait before a purge
 --   softview.set_grace_period(table, interval)   the same, per table; NULL for the default
 --   softview.set_default_grace_period(interval)  the default (30 days to begin with)

@@ -24,15 +24,21 @@ COMMENT ON COLUMN softview_internal.tables.soft_deletable IS 'the table has dele
 CREATE TABLE softview_internal.settings (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     default_grace_period interval NOT NULL DEFAULT interval '30 days'
-        CHECK (default_grace_period >= interval '0')
+        CHECK (default_grace_period >= interval '0'),
+    archive_partition_width text NOT NULL DEFAULT 'week'
+        CHECK (archive_partition_width IN ('day', 'week', 'month'))
 );
 INSERT INTO softview_internal.settings DEFAULT VALUES;
+COMMENT ON COLUMN softview_internal.settings.archive_partition_width IS 'the span of time each new partition of the archive holds (UTC days, ISO weeks, months)';
 COMMENT ON COLUMN softview_internal.tables.require_actor IS 'hard deletes fail unless softview.actor is set';
 COMMENT ON COLUMN softview_internal.tables.saved_view_acl IS 'grants on the view, kept by drop_views so that refresh can restore them';
 
--- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why.
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why. It is
+-- partitioned by the time rows were archived, so that forgetting old rows drops whole
+-- partitions instead of deleting row by row: softview.add_archive_partitions creates them
+-- ahead (the purge does, each pass), and rows that find none land in the default partition.
 CREATE TABLE softview.deleted_records (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     table_name text NOT NULL,
     primary_key jsonb NOT NULL,
     row_data jsonb NOT NULL,
@@ -43,8 +49,10 @@ CREATE TABLE softview.deleted_records (
     table_oid oid,
     database_role text,
     session_role text,
-    purged boolean NOT NULL DEFAULT false
-);
+    purged boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (id, archived_at)
+) PARTITION BY RANGE (archived_at);
+CREATE TABLE softview_internal.deleted_records_default PARTITION OF softview.deleted_records DEFAULT;
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
 COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
 COMMENT ON COLUMN softview.deleted_records.table_oid IS 'the table the row was deleted from, which the toolkit finds it by; table_name is for people';
@@ -53,8 +61,9 @@ COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
 -- Rows arrive in transaction and time order, so BRIN indexes serve restore-by-transaction and
--- pruning at a fraction of a B-tree's cost on every archived row. Autovacuum summarizes each
--- range as it fills: a range not summarized yet is read whole by every lookup.
+-- the deletes a prune does within a partition at a fraction of a B-tree's cost per row.
+-- Autovacuum summarizes each range as it fills: a range not summarized yet is read whole by
+-- every lookup.
 CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id)
     WITH (autosummarize = on);
 CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at)

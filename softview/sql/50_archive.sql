@@ -697,16 +697,3 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WHERE c.transaction_id = deleting_transaction
       AND softview_internal.may_read_archived(softview_internal.caller(), c.table_oid, c.database_role)
 $$;
-
--- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
-CREATE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    pruned bigint;
-BEGIN
-    DELETE FROM softview.deleted_records
-    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
-    GET DIAGNOSTICS pruned = ROW_COUNT;
-    RETURN pruned;
-END
-$$;

@@ -218,16 +218,19 @@ CREATE FUNCTION softview.wake_worker() RETURNS void
 LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
 
 
--- One purge pass of every table, parents' children first, each batch committed on its own:
--- what `softview worker` does once, as a procedure a scheduler inside the database can CALL.
--- It runs with the caller's rights. It has no pinned search_path (a procedure with one cannot
--- commit): it names every object with its schema and calls only pinned functions.
+-- One purge pass of every table, parents' children first, each batch committed on its own,
+-- after adding the archive's coming partitions: what `softview worker` does once, as a
+-- procedure a scheduler inside the database can CALL. It runs with the caller's rights. It has
+-- no pinned search_path (a procedure with one cannot commit): it names every object with its
+-- schema and calls only pinned functions.
 CREATE PROCEDURE softview.purge_due(batch_size integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$
 DECLARE
     rel regclass;
     purged bigint;
 BEGIN
+    PERFORM softview.add_archive_partitions();
+    COMMIT;
     FOR rel IN SELECT * FROM softview_internal.purge_order() LOOP
         LOOP
             purged := softview.purge_batch(rel, batch_size);

@@ -11,8 +11,11 @@ GRANT SELECT ON softview.enabled_tables TO PUBLIC;
 -- The archive: each role reads the rows the policy `readable` shows it; only the archive
 -- trigger writes it, as the toolkit's owner.
 GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
--- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
-REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+GRANT SELECT ON softview.archive_partitions TO PUBLIC;
+-- Settings of every table at once, the span of the archive's partitions and forgetting archived
+-- rows are for the toolkit's owner; anyone may see the partitions and add the coming ones.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval),
+                           softview.set_archive_partition_width(text) FROM PUBLIC;
 
 -- Every toolkit function resolves names in pg_catalog alone, whoever calls it (the procedure
 -- purge_due, which commits, cannot have a SET clause and names everything instead): an object that a

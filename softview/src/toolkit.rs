@@ -33,6 +33,8 @@ pub const INSTALL_SQL: &str = concat!(
     "\n",
     include_str!("../sql/50_archive.sql"),
     "\n",
+    include_str!("../sql/55_archive_partitions.sql"),
+    "\n",
     include_str!("../sql/60_rows.sql"),
     "\n",
     include_str!("../sql/65_admin.sql"),

@@ -2,7 +2,7 @@
 
 pub mod softview {
     diesel::table! {
-        softview.deleted_records (id) {
+        softview.deleted_records (id, archived_at) {
             id -> Int8,
             table_name -> Text,
             primary_key -> Jsonb,

@@ -2,6 +2,7 @@
 //! test gets a database of its own, cloned from a template with the example domain migrated.
 
 mod archive;
+mod archive_partitions;
 mod bench_smoke;
 mod common;
 mod errors;

@@ -12,7 +12,8 @@ fn migrations_run_revert_all_and_run_again() {
             conn,
             "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname IN ('public', 'softview', 'softview_internal') AND c.relkind IN ('r', 'v')",
+             WHERE n.nspname IN ('public', 'softview', 'softview_internal') AND c.relkind IN ('r', 'v', 'p')
+               AND NOT c.relispartition",
         )
     };
     let migrated = objects(&mut conn);
@@ -20,8 +21,8 @@ fn migrations_run_revert_all_and_run_again() {
         migrated.as_deref(),
         Some(
             "__diesel_schema_migrations,active_activities,active_place_activities,active_places,\
-             active_reviews,activities,changed_references,deleted_records,enabled_tables,place_activities,places,\
-             reviews,settings,tables"
+             active_reviews,activities,archive_partitions,changed_references,deleted_records,enabled_tables,\
+             place_activities,places,reviews,settings,tables"
         )
     );
 

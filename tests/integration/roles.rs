@@ -245,6 +245,22 @@ fn an_application_role_runs_the_whole_lifecycle_of_its_tables_and_nothing_else()
             "permission denied for function set_default_grace_period".to_owned(),
         ),
         (
+            "SELECT softview.set_archive_partition_width('day')".to_owned(),
+            "42501",
+            "permission denied for function set_archive_partition_width".to_owned(),
+        ),
+        (
+            "SELECT * FROM softview_internal.deleted_records_default".to_owned(),
+            "42501",
+            "permission denied for table deleted_records_default".to_owned(),
+        ),
+        (
+            "ALTER TABLE softview.deleted_records DETACH PARTITION softview_internal.deleted_records_default"
+                .to_owned(),
+            "42501",
+            "must be owner of table deleted_records".to_owned(),
+        ),
+        (
             "SELECT softview.soft_delete_row('app.grants', '{2}')".to_owned(),
             "42501",
             "permission denied for table grants".to_owned(),

@@ -35,7 +35,7 @@ fn schema_objects(conn: &mut PgConnection) -> Option<String> {
         "SELECT string_agg(n.nspname || '.' || c.relname, ' ' ORDER BY n.nspname, c.relname)
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-           AND c.relkind IN ('r', 'v', 'p')",
+           AND c.relkind IN ('r', 'v', 'p') AND NOT c.relispartition",
     )
 }
 
@@ -55,9 +55,21 @@ fn the_install_script_creates_only_the_toolkit_schemas_and_the_uninstall_removes
     assert_eq!(
         schema_objects(&mut conn).as_deref(),
         Some(
-            "softview.changed_references softview.deleted_records softview.enabled_tables \
-             softview_internal.settings softview_internal.tables"
+            "softview.archive_partitions softview.changed_references softview.deleted_records \
+             softview.enabled_tables softview_internal.settings softview_internal.tables"
         )
+    );
+    // The archive's partitions: this week's, next week's (which a week from now falls in) and
+    // the default one.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM softview.archive_partitions
+             WHERE archived_from IS NULL
+                OR archived_from = date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                   + (archived_until - archived_from) * (archived_from > now())::int"
+        ),
+        3
     );
     assert_eq!(
         toolkit::installed_revision(&mut conn).unwrap(),
@@ -87,7 +99,7 @@ fn the_public_schema_holds_exactly_what_the_header_lists() {
              SELECT proname::text AS name FROM pg_proc WHERE pronamespace = 'softview'::regnamespace
              UNION ALL
              SELECT relname::text FROM pg_class
-             WHERE relnamespace = 'softview'::regnamespace AND relkind IN ('r', 'v')) AS o",
+             WHERE relnamespace = 'softview'::regnamespace AND relkind IN ('r', 'v', 'p')) AS o",
     )
     .unwrap();
     assert_eq!(held, listed.join(" "));
@@ -180,34 +192,39 @@ const DELETES: &str = r#"
 "#;
 
 /// Everything that defines the toolkit's two schemas, one line per object, sorted: relations,
-/// columns, constraints, indexes, view and function definitions, comments.
+/// columns, constraints, indexes, view and function definitions, comments. The archive's
+/// partitions are left out: which ones exist depends on when and from what it was installed.
 fn toolkit_definition(conn: &mut PgConnection) -> String {
     text(
         conn,
-        "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('softview', 'softview_internal'))
+        "WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('softview', 'softview_internal')),
+              rel AS (SELECT * FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
+                      AND NOT c.relispartition
+                      AND NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                                      WHERE i.indexrelid = c.oid AND t.relispartition))
          SELECT string_agg(line, E'\n' ORDER BY line) FROM (
              SELECT format('relation %s %s %s', c.oid::regclass, c.relkind,
                            obj_description(c.oid, 'pg_class')) AS line
-             FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
+             FROM rel c
              UNION ALL
              SELECT format('column %s.%s %s %s not null=%s identity=%s default=%s %s', c.oid::regclass,
                            a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                            a.attidentity, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
-             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             FROM rel c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-             WHERE c.relnamespace IN (SELECT oid FROM ns)
              UNION ALL
              -- PostgreSQL 18 records NOT NULL as named constraints; a name made when a column
              -- had another name keeps it after a rename, so those are compared without names.
              SELECT format('constraint %s %s %s', conrelid::regclass,
                            CASE WHEN contype = 'n' THEN '(not null)' ELSE conname END, pg_get_constraintdef(oid))
              FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
+               AND (conrelid = 0 OR conrelid IN (SELECT oid FROM rel))
              UNION ALL
              SELECT format('index %s', pg_get_indexdef(i.indexrelid))
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace IN (SELECT oid FROM ns)
+             FROM pg_index i JOIN rel c ON c.oid = i.indrelid
              UNION ALL
              SELECT format('view %s %s', c.oid::regclass, pg_get_viewdef(c.oid))
-             FROM pg_class c WHERE c.relkind = 'v' AND c.relnamespace IN (SELECT oid FROM ns)
+             FROM rel c WHERE c.relkind = 'v'
              UNION ALL
              SELECT format('function %s %s', pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc'))
              FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns) AND p.proname NOT LIKE 'write\\_%'
@@ -372,6 +389,36 @@ fn upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(from: i32, rele
         archive_before.as_deref(),
         Some(r#"1 app."Pets" {"id": 2, "owner_id": 2, "deleted_at": null} admin"#)
     );
+    // The archived rows stay in their table, now the archive's partition up to the end of this
+    // week, where the next archived row goes too, with the next id.
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT string_agg(format('%s %s %s', partition, archived_from IS NULL,
+                                      archived_until = date_trunc('week', now() AT TIME ZONE 'UTC')
+                                                       AT TIME ZONE 'UTC' + interval '7 days'), '; ')
+             FROM softview.archive_partitions WHERE archived_until IS NOT NULL AND archived_until < now() + interval '7 days'"
+        )
+        .as_deref(),
+        Some("softview_internal.deleted_records_revision_3 t t")
+    );
+    exec(
+        &mut upgraded,
+        r#"INSERT INTO app."Pets" (id, owner_id) VALUES (3, 2);
+           BEGIN;
+           SELECT set_config('softview.actor', 'admin', true);
+           DELETE FROM app."Pets" WHERE id = 3;
+           COMMIT;"#,
+    );
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT format('%s %s', id, tableoid::regclass) FROM softview.deleted_records
+             WHERE row_data ->> 'id' = '3'"
+        )
+        .as_deref(),
+        Some("2 softview_internal.deleted_records_revision_3")
+    );
     assert_eq!(
         text(
             &mut upgraded,
@@ -399,11 +446,14 @@ fn upgrade_keeps_settings_and_archive_and_equals_a_fresh_install(from: i32, rele
     assert_same_lines(&app_definition(&mut upgraded), &app_definition(&mut fresh));
     assert_eq!(catalog_rows(&mut upgraded), catalog_rows(&mut fresh));
 
-    // The archived row comes back through the upgraded toolkit.
-    exec(&mut upgraded, "SELECT softview.restore_archived(1)");
+    // The archived rows come back through the upgraded toolkit.
+    exec(
+        &mut upgraded,
+        "SELECT softview.restore_archived(1); SELECT softview.restore_archived(2)",
+    );
     assert_eq!(
         count(&mut upgraded, r#"SELECT count(*) FROM app."active_Pets""#),
-        1
+        2
     );
 }
 

@@ -150,7 +150,10 @@ fn the_database_holds_the_toolkit_and_the_application_and_nothing_else() {
     assert_eq!(
         diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
             "(SELECT string_agg(format('%s.%s', schemaname, tablename), ', ' ORDER BY schemaname, tablename)
-              FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema'))"
+              FROM pg_tables
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+                AND NOT (SELECT relispartition FROM pg_class
+                         WHERE oid = format('%I.%I', schemaname, tablename)::regclass))"
         ))
         .get_result::<String>(&mut conn)
         .unwrap(),

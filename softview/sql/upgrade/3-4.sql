@@ -10,7 +10,8 @@
 -- pins its search_path and names each key's own equality operator. Events name their
 -- transaction and can leave keys out per table; partitions follow their table's triggers as
 -- they come and go (with a superuser's event trigger); restore_transaction goes row by row in
--- foreign-key order. Every function is replaced, so this step lists them all.
+-- foreign-key order. The archive is partitioned by time, its rows kept. Every function is
+-- replaced, so this step lists them all.
 
 DO $$
 BEGIN
@@ -67,6 +68,70 @@ CREATE INDEX changed_references_transaction ON softview.changed_references USING
     WITH (autosummarize = on);
 ALTER INDEX softview.deleted_records_transaction SET (autosummarize = on);
 ALTER INDEX softview.deleted_records_archived_at SET (autosummarize = on);
+
+-- The archive becomes partitioned by the time rows were archived. The rows archived so far
+-- stay where they are: their table becomes the partition for everything archived before the
+-- end of the current week, which one ATTACH reads once to check, and the coming partitions are
+-- added at the end of this step. An empty archive is simply replaced.
+ALTER TABLE softview_internal.settings ADD COLUMN archive_partition_width text NOT NULL DEFAULT 'week'
+    CHECK (archive_partition_width IN ('day', 'week', 'month'));
+COMMENT ON COLUMN softview_internal.settings.archive_partition_width IS 'the span of time each new partition of the archive holds (UTC days, ISO weeks, months)';
+ALTER TABLE softview.deleted_records ALTER COLUMN id DROP IDENTITY;
+ALTER TABLE softview.deleted_records DROP CONSTRAINT deleted_records_pkey;
+REVOKE ALL ON softview.deleted_records FROM PUBLIC;
+ALTER TABLE softview.deleted_records RENAME TO deleted_records_revision_3;
+ALTER TABLE softview.deleted_records_revision_3 SET SCHEMA softview_internal;
+
+-- Every hard-deleted row of an enabled table, as JSON, with who deleted it and why. It is
+-- partitioned by the time rows were archived, so that forgetting old rows drops whole
+-- partitions instead of deleting row by row: softview.add_archive_partitions creates them
+-- ahead (the purge does, each pass), and rows that find none land in the default partition.
+CREATE TABLE softview.deleted_records (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    table_name text NOT NULL,
+    primary_key jsonb NOT NULL,
+    row_data jsonb NOT NULL,
+    archived_at timestamptz NOT NULL DEFAULT now(),
+    actor text,
+    reason text,
+    transaction_id bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+    table_oid oid,
+    database_role text,
+    session_role text,
+    purged boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (id, archived_at)
+) PARTITION BY RANGE (archived_at);
+CREATE TABLE softview_internal.deleted_records_default PARTITION OF softview.deleted_records DEFAULT;
+COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
+COMMENT ON COLUMN softview.deleted_records.transaction_id IS 'rows deleted together (a parent and its cascade) share it';
+COMMENT ON COLUMN softview.deleted_records.table_oid IS 'the table the row was deleted from, which the toolkit finds it by; table_name is for people';
+COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the deleting transaction: what the application says, not checked';
+COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
+COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
+CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id)
+    WITH (autosummarize = on);
+CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at)
+    WITH (autosummarize = on);
+
+DO $$
+DECLARE
+    newest_id bigint;
+    until timestamptz;
+BEGIN
+    SELECT max(id), (date_trunc('week', greatest(now(), max(archived_at)) AT TIME ZONE 'UTC')
+                     + interval '1 week') AT TIME ZONE 'UTC'
+    INTO newest_id, until
+    FROM softview_internal.deleted_records_revision_3;
+    IF newest_id IS NULL THEN
+        DROP TABLE softview_internal.deleted_records_revision_3;
+    ELSE
+        EXECUTE format('ALTER TABLE softview.deleted_records ATTACH PARTITION softview_internal.deleted_records_revision_3
+                        FOR VALUES FROM (MINVALUE) TO (%L)', until);
+        EXECUTE format('ALTER TABLE softview.deleted_records ALTER COLUMN id RESTART WITH %s', newest_id + 1);
+    END IF;
+END
+$$;
 
 -- match_columns takes the key's equality operators now.
 DROP FUNCTION softview_internal.match_columns(text, name[], text, name[]);
@@ -2094,15 +2159,122 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 
--- Only the toolkit's owner may call it (EXECUTE is not granted): it forgets rows of every table.
+-- The partitions of the archive with the span each takes rows for, read from the catalog (a
+-- bound printed in UTC, parsed back in UTC). A bound of MINVALUE reads as NULL; the default
+-- partition, for rows no other one takes, has neither bound.
+CREATE OR REPLACE FUNCTION softview_internal.archive_partition_bounds()
+RETURNS TABLE (partition regclass, archived_from timestamptz, archived_until timestamptz, is_default boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
+    SELECT c.oid::regclass, bound[1]::timestamptz, bound[2]::timestamptz, c.relpartbound IS NOT NULL AND bound IS NULL
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid),
+                                    $re$FROM \((?:'([^']*)'|MINVALUE)\) TO \('([^']*)'\)$re$) AS bound
+    WHERE i.inhparent = 'softview.deleted_records'::regclass
+$$;
+
+
+-- The archive's partitions, oldest first, the default one last.
+CREATE OR REPLACE VIEW softview.archive_partitions AS
+SELECT partition, archived_from, archived_until
+FROM softview_internal.archive_partition_bounds()
+ORDER BY is_default, archived_until;
+
+
+-- Creates the partitions that take the rows archived from the end of the newest one until a
+-- week from now, each one span of softview_internal.settings.archive_partition_width; a gap
+-- since the newest partition (no purge ran for a while) becomes one partition, not one per
+-- span. Rows that went to the default partition meanwhile move into the new partition that
+-- takes them. Each partition is created alone and attached, which takes no lock that archive
+-- writers or readers wait for, except on the default partition; waiting for that longer than
+-- lock_timeout (one second here) stops it with a NOTICE, keeping what it made: the next purge
+-- pass tries again. Anyone may call it. Returns how many partitions it created.
+CREATE OR REPLACE FUNCTION softview.add_archive_partitions() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+    SET lock_timeout = '1s' AS $$
+DECLARE
+    width text := (SELECT s.archive_partition_width FROM softview_internal.settings s);
+    current_start timestamptz := date_trunc(width, now());
+    horizon timestamptz := now() + interval '7 days';
+    lower_bound timestamptz;
+    upper_bound timestamptz;
+    partition_name text;
+    created integer := 0;
+BEGIN
+    SELECT coalesce(max(b.archived_until), current_start) INTO lower_bound
+    FROM softview_internal.archive_partition_bounds() b;
+    WHILE lower_bound < horizon LOOP
+        upper_bound := CASE WHEN lower_bound < current_start THEN current_start
+                            ELSE date_trunc(width, lower_bound) + ('1 ' || width)::interval END;
+        partition_name := 'deleted_records_' || to_char(lower_bound, 'YYYYMMDD');
+        BEGIN
+            EXECUTE format('CREATE TABLE softview_internal.%I (LIKE softview.deleted_records INCLUDING DEFAULTS)',
+                           partition_name);
+            EXECUTE format(
+                'WITH moved AS (DELETE FROM softview_internal.deleted_records_default
+                                WHERE archived_at >= $1 AND archived_at < $2 RETURNING *)
+                 INSERT INTO softview_internal.%I SELECT * FROM moved', partition_name)
+            USING lower_bound, upper_bound;
+            EXECUTE format('ALTER TABLE softview.deleted_records ATTACH PARTITION softview_internal.%I FOR VALUES FROM (%L) TO (%L)',
+                           partition_name, lower_bound, upper_bound);
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'archive partition % not created: the default partition stayed locked; the next purge pass tries again',
+                         partition_name;
+            RETURN created;
+        END;
+        created := created + 1;
+        lower_bound := upper_bound;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+
+-- Only the toolkit's owner may call it (EXECUTE is not granted). Partitions created from now on
+-- take rows for one `width` ('day', 'week' or 'month') each; existing ones keep their span.
+CREATE OR REPLACE FUNCTION softview.set_archive_partition_width(width text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF width IS NULL OR width NOT IN ('day', 'week', 'month') THEN
+        RAISE EXCEPTION 'invalid setting: an archive partition spans a day, a week or a month, not %',
+                        coalesce(quote_literal(width), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE softview_internal.settings SET archive_partition_width = width;
+END
+$$;
+
+
+-- Forgets archived rows older than `older_than`. Partitions holding only such rows are dropped
+-- whole; the rest are deleted from the partition the cut falls in and from the default one.
+-- Dropping takes an ACCESS EXCLUSIVE lock on the archive, which is why it comes last: the lock
+-- lasts from there to the commit. Only the toolkit's owner may call it (EXECUTE is not
+-- granted): it forgets rows of every table. Returns how many rows it forgot.
 CREATE OR REPLACE FUNCTION softview.prune_archive(older_than interval) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    pruned bigint;
+    cutoff timestamptz := now() - softview_internal.checked_age('age to prune from', older_than);
+    whole regclass[];
+    cut regclass;
+    rows_in bigint;
+    pruned bigint := 0;
 BEGIN
-    DELETE FROM softview.deleted_records
-    WHERE archived_at < now() - softview_internal.checked_age('age to prune from', older_than);
-    GET DIAGNOSTICS pruned = ROW_COUNT;
+    SELECT coalesce(array_agg(b.partition), '{}') INTO whole
+    FROM softview_internal.archive_partition_bounds() b
+    WHERE b.archived_until <= cutoff;
+    FOREACH cut IN ARRAY whole LOOP
+        EXECUTE format('SELECT count(*) FROM %s', cut) INTO rows_in;
+        pruned := pruned + rows_in;
+    END LOOP;
+    FOR cut IN SELECT b.partition FROM softview_internal.archive_partition_bounds() b
+               WHERE b.is_default OR (coalesce(b.archived_from < cutoff, true) AND b.archived_until > cutoff) LOOP
+        EXECUTE format('DELETE FROM %s WHERE archived_at < $1', cut) USING cutoff;
+        GET DIAGNOSTICS rows_in = ROW_COUNT;
+        pruned := pruned + rows_in;
+    END LOOP;
+    FOREACH cut IN ARRAY whole LOOP
+        EXECUTE format('DROP TABLE %s', cut);
+    END LOOP;
     RETURN pruned;
 END
 $$;
@@ -2878,16 +3050,19 @@ CREATE OR REPLACE FUNCTION softview.wake_worker() RETURNS void
 LANGUAGE sql AS $$ SELECT pg_notify('softview_worker', '') $$;
 
 
--- One purge pass of every table, parents' children first, each batch committed on its own:
--- what `softview worker` does once, as a procedure a scheduler inside the database can CALL.
--- It runs with the caller's rights. It has no pinned search_path (a procedure with one cannot
--- commit): it names every object with its schema and calls only pinned functions.
+-- One purge pass of every table, parents' children first, each batch committed on its own,
+-- after adding the archive's coming partitions: what `softview worker` does once, as a
+-- procedure a scheduler inside the database can CALL. It runs with the caller's rights. It has
+-- no pinned search_path (a procedure with one cannot commit): it names every object with its
+-- schema and calls only pinned functions.
 CREATE OR REPLACE PROCEDURE softview.purge_due(batch_size integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$
 DECLARE
     rel regclass;
     purged bigint;
 BEGIN
+    PERFORM softview.add_archive_partitions();
+    COMMIT;
     FOR rel IN SELECT * FROM softview_internal.purge_order() LOOP
         LOOP
             purged := softview.purge_batch(rel, batch_size);
@@ -3141,8 +3316,11 @@ GRANT SELECT ON softview.enabled_tables TO PUBLIC;
 -- The archive: each role reads the rows the policy `readable` shows it; only the archive
 -- trigger writes it, as the toolkit's owner.
 GRANT SELECT ON softview.deleted_records, softview.changed_references TO PUBLIC;
--- Settings of every table at once and forgetting archived rows are for the toolkit's owner.
-REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval) FROM PUBLIC;
+GRANT SELECT ON softview.archive_partitions TO PUBLIC;
+-- Settings of every table at once, the span of the archive's partitions and forgetting archived
+-- rows are for the toolkit's owner; anyone may see the partitions and add the coming ones.
+REVOKE EXECUTE ON FUNCTION softview.set_default_grace_period(interval), softview.prune_archive(interval),
+                           softview.set_archive_partition_width(text) FROM PUBLIC;
 
 -- Every toolkit function resolves names in pg_catalog alone, whoever calls it (the procedure
 -- purge_due, which commits, cannot have a SET clause and names everything instead): an object that a
@@ -3187,3 +3365,5 @@ BEGIN
     END IF;
 END
 $$;
+
+SELECT softview.add_archive_partitions();

@@ -99,7 +99,7 @@ pub fn take_archived(
     archive_id: i64,
 ) -> Result<serde_json::Value> {
     let (archived_table, table_oid): (String, Option<u32>) = deleted_records::table
-        .find(archive_id)
+        .filter(deleted_records::id.eq(archive_id))
         .select((deleted_records::table_name, deleted_records::table_oid))
         .first(conn)
         .optional()?
@@ -157,7 +157,9 @@ pub fn restore_any(conn: &mut PgConnection, archive_id: i64) -> Result<serde_jso
     })
 }
 
-/// Forgets archived rows older than `older_than`; returns how many.
+/// Forgets archived rows older than `older_than`; returns how many. Partitions holding only
+/// such rows are dropped whole, which takes a short ACCESS EXCLUSIVE lock on the archive at the
+/// end of the call; only the toolkit's owner may do it.
 pub fn prune(conn: &mut PgConnection, older_than: chrono::Duration) -> Result<i64> {
     if older_than < chrono::Duration::zero() {
         return Err(Error::InvalidArgument(format!(
@@ -173,6 +175,19 @@ pub fn prune(conn: &mut PgConnection, older_than: chrono::Duration) -> Result<i6
             .sql(")"),
     )
     .get_result(conn)?)
+}
+
+/// Creates the archive's partitions for the coming week (`softview.add_archive_partitions`);
+/// returns how many it created. Every purge pass does it first, so a database whose purge
+/// runs needs no other call; rows archived where no partition takes them go to the default
+/// partition, and move out when their partition is created.
+pub fn add_partitions(conn: &mut PgConnection) -> Result<i32> {
+    Ok(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "softview.add_archive_partitions()",
+        ))
+        .get_result(conn)?,
+    )
 }
 
 /// Makes hard deletes of `table` fail unless an actor is set (see [`as_actor`](crate::lifecycle::as_actor)).

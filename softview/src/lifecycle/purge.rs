@@ -160,7 +160,7 @@ pub fn purge_order(conn: &mut PgConnection, table: Option<&str>) -> Result<Vec<S
     Ok(names.into_iter().map(|n| n.name).collect())
 }
 
-/// One pass over the tables. `on_batch` sees each committed batch (for progress); `stop` is
+/// One pass over the tables, after adding the archive's coming partitions (not in a dry run). `on_batch` sees each committed batch (for progress); `stop` is
 /// checked between batches, so a pass asked to stop finishes its current batch and returns. A
 /// table whose purge fails is listed in [`PurgeReport::failures`] and the pass goes on with the
 /// next; bad options and a table that cannot be purged at all are errors before anything runs.
@@ -185,6 +185,9 @@ pub fn purge(
                 .sql(")"),
         )
         .get_result::<PgInterval>(conn)?;
+    }
+    if !options.dry_run {
+        crate::lifecycle::archive::add_partitions(conn)?;
     }
     let mut report = PurgeReport::default();
     for table in purge_order(conn, options.table.as_deref())? {
