@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut throughput = Vec::new();
     let mut longest = Vec::new();
     for &(deleted, batches) in scales {
-        let name = format!("{deleted} deleted rows");
+        let name = format!("{} deleted rows", thousands(deleted));
         throughput.push(chart::Series {
             name: name.clone(),
             points: Vec::new(),
@@ -136,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     x_label: "rows per batch",
                     y_label: "ms",
                     log_x: true,
-                    log_y: true,
+                    log_y: false,
                     series: longest,
                 },
             ],
@@ -254,4 +254,17 @@ fn percentile(latencies: &[Duration], p: f64) -> Duration {
     let mut sorted = latencies.to_vec();
     sorted.sort();
     sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+/// 1000000 as 1,000,000.
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

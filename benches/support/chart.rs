@@ -36,7 +36,7 @@ type ChartResult = Result<(), Box<dyn std::error::Error>>;
 pub fn write(name: &str, title: &str, columns: usize, panels: &[Panel]) -> ChartResult {
     let path = format!("{}/docs/charts/{name}.svg", env!("CARGO_MANIFEST_DIR"));
     let rows = panels.len().div_ceil(columns);
-    let size = (460 * columns as u32, 40 + 340 * rows as u32);
+    let size = ((460 * columns as u32).max(720), 40 + 340 * rows as u32);
     let root = SVGBackend::new(&path, size).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 20))?;

@@ -30,7 +30,8 @@ ORDER BY is_default, archived_until;
 -- takes them. Each partition is created alone and attached, which takes no lock that archive
 -- writers or readers wait for, except on the default partition; waiting for that longer than
 -- lock_timeout (one second here) stops it with a NOTICE, keeping what it made: the next purge
--- pass tries again. Anyone may call it. Returns how many partitions it created.
+-- pass tries again. While another transaction is adding partitions it adds none. Anyone may
+-- call it. Returns how many partitions it created.
 CREATE FUNCTION softview.add_archive_partitions() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
     SET lock_timeout = '1s' AS $$
@@ -43,6 +44,9 @@ DECLARE
     partition_name text;
     created integer := 0;
 BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('softview.add_archive_partitions')) THEN
+        RETURN 0;
+    END IF;
     SELECT coalesce(max(b.archived_until), current_start) INTO lower_bound
     FROM softview_internal.archive_partition_bounds() b;
     WHILE lower_bound < horizon LOOP

@@ -256,3 +256,33 @@ fn the_partition_width_applies_to_new_partitions_and_bad_widths_are_refused() {
         )
     );
 }
+
+#[test]
+fn a_second_caller_adds_nothing_while_another_transaction_is_adding() {
+    let (database, mut conn) = db();
+    let next_week = text(
+        &mut conn,
+        &format!("SELECT to_char({WEEK} + interval '7 days', 'YYYYMMDD')"),
+    )
+    .unwrap();
+    exec(
+        &mut conn,
+        &format!("DROP TABLE softview_internal.deleted_records_{next_week}"),
+    );
+    exec(&mut conn, "BEGIN");
+    assert_eq!(archive::add_partitions(&mut conn).unwrap(), 1);
+    let mut other = database.connect().unwrap();
+    assert_eq!(archive::add_partitions(&mut other).unwrap(), 0);
+    exec(&mut conn, "COMMIT");
+    assert_eq!(archive::add_partitions(&mut other).unwrap(), 0);
+    assert_eq!(
+        count(
+            &mut other,
+            &format!(
+                "SELECT count(*) FROM softview.archive_partitions
+                 WHERE partition = 'softview_internal.deleted_records_{next_week}'::regclass"
+            )
+        ),
+        1
+    );
+}
