@@ -81,8 +81,10 @@ CREATE TABLE softview.changed_references (
     constraint_name text NOT NULL,
     old_values jsonb NOT NULL,
     new_values jsonb NOT NULL,
-    database_role text
+    database_role text,
+    recorded_at timestamptz NOT NULL DEFAULT now()
 );
+COMMENT ON COLUMN softview.changed_references.recorded_at IS 'when the deleting transaction began: the archived_at of its archived rows, which prune_archive forgets with them';
 COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
 CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)

@@ -91,6 +91,8 @@ $$;
 
 -- Forgets archived rows older than `older_than`. Partitions holding only such rows are dropped
 -- whole; the rest are deleted from the partition the cut falls in and from the default one.
+-- The references their transactions changed go with them: a transaction's archived rows and
+-- its changed references carry the time it began, so they are forgotten together.
 -- Dropping takes an ACCESS EXCLUSIVE lock on the archive, which is why it comes last: the lock
 -- lasts from there to the commit. Only the toolkit's owner may call it (EXECUTE is not
 -- granted): it forgets rows of every table. Returns how many rows it forgot.
@@ -116,6 +118,7 @@ BEGIN
         GET DIAGNOSTICS rows_in = ROW_COUNT;
         pruned := pruned + rows_in;
     END LOOP;
+    DELETE FROM softview.changed_references c WHERE c.recorded_at < cutoff;
     FOREACH cut IN ARRAY whole LOOP
         EXECUTE format('DROP TABLE %s', cut);
     END LOOP;

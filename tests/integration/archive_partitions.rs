@@ -63,6 +63,16 @@ fn pruning_drops_whole_partitions_and_deletes_rows_only_where_the_cut_falls() {
         2
     );
 
+    // Reference changes recorded by the transactions of either side of the cut.
+    exec(
+        &mut conn,
+        &format!(
+            "INSERT INTO softview.changed_references (table_oid, table_name, primary_key, constraint_name,
+                                                      old_values, new_values, recorded_at)
+             SELECT 'reviews'::regclass, 'public.reviews', jsonb_build_object('id', n), 'c', '{{}}', '{{}}', at
+             FROM (VALUES (1, {WEEK} - interval '13 days'), (2, {WEEK} - interval '8 days')) AS v(n, at)"
+        ),
+    );
     // The cut falls ten days before this week: inside the partition of two weeks ago.
     let pruned = count(
         &mut conn,
@@ -78,6 +88,15 @@ fn pruning_drops_whole_partitions_and_deletes_rows_only_where_the_cut_falls() {
         "the partition older than the cut is dropped whole"
     );
     assert_eq!(rows_in(&mut conn, "softview_internal.weeks_ago_two"), 30);
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(primary_key::text, ' ') FROM softview.changed_references"
+        )
+        .as_deref(),
+        Some(r#"{"id": 2}"#),
+        "the reference changes of forgotten transactions are forgotten too"
+    );
     assert_eq!(rows_in(&mut conn, "softview_internal.weeks_ago_one"), 20);
     assert_eq!(
         rows_in(&mut conn, "softview_internal.deleted_records_default"),

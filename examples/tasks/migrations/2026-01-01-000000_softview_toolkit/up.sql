@@ -176,8 +176,10 @@ CREATE TABLE softview.changed_references (
     constraint_name text NOT NULL,
     old_values jsonb NOT NULL,
     new_values jsonb NOT NULL,
-    database_role text
+    database_role text,
+    recorded_at timestamptz NOT NULL DEFAULT now()
 );
+COMMENT ON COLUMN softview.changed_references.recorded_at IS 'when the deleting transaction began: the archived_at of its archived rows, which prune_archive forgets with them';
 COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing columns before the delete set them';
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
 CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)
@@ -2243,6 +2245,8 @@ $$;
 
 -- Forgets archived rows older than `older_than`. Partitions holding only such rows are dropped
 -- whole; the rest are deleted from the partition the cut falls in and from the default one.
+-- The references their transactions changed go with them: a transaction's archived rows and
+-- its changed references carry the time it began, so they are forgotten together.
 -- Dropping takes an ACCESS EXCLUSIVE lock on the archive, which is why it comes last: the lock
 -- lasts from there to the commit. Only the toolkit's owner may call it (EXECUTE is not
 -- granted): it forgets rows of every table. Returns how many rows it forgot.
@@ -2268,6 +2272,7 @@ BEGIN
         GET DIAGNOSTICS rows_in = ROW_COUNT;
         pruned := pruned + rows_in;
     END LOOP;
+    DELETE FROM softview.changed_references c WHERE c.recorded_at < cutoff;
     FOREACH cut IN ARRAY whole LOOP
         EXECUTE format('DROP TABLE %s', cut);
     END LOOP;
