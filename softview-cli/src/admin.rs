@@ -229,6 +229,32 @@ pub fn archive_restore(
     Ok(())
 }
 
+pub fn archive_partitions(conn: &mut PgConnection) -> Result<()> {
+    let partitions = archive::partitions(conn)?;
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(timestamp);
+    print_table(
+        &["partition", "from", "until", "rows (estimate)", "size"],
+        &partitions
+            .iter()
+            .map(|p| {
+                let (from, until) = match (time(p.archived_from), time(p.archived_until)) {
+                    (None, None) => ("(default: any other time)".to_owned(), String::new()),
+                    (None, Some(until)) => ("-".to_owned(), until),
+                    (Some(from), until) => (from, until.unwrap_or_default()),
+                };
+                vec![
+                    p.name.clone(),
+                    from,
+                    until,
+                    p.estimated_rows.to_string(),
+                    format!("{} kB", p.bytes / 1024),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
 pub fn archive_prune(conn: &mut PgConnection, older_than: chrono::Duration) -> Result<()> {
     let pruned = archive::prune(conn, older_than)?;
     println!(

@@ -158,6 +158,8 @@ enum ArchiveCommand {
         #[arg(long)]
         transaction: Option<i64>,
     },
+    /// The archive's partitions: the archiving times each takes, its estimated rows and size.
+    Partitions,
     /// Forget archived rows older than an age such as 30d, 12h, 15m or 90s.
     Prune {
         #[arg(long, value_parser = parse_age)]
@@ -264,6 +266,7 @@ pub fn run(args: Args) -> Result<()> {
                 ArchiveCommand::Restore { id, transaction } => {
                     admin::archive_restore(conn, id, transaction)
                 }
+                ArchiveCommand::Partitions => admin::archive_partitions(conn),
                 ArchiveCommand::Prune { older_than } => admin::archive_prune(conn, older_than),
             }
         }

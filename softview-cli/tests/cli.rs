@@ -163,6 +163,32 @@ fn the_admin_commands_delete_list_restore_and_archive() {
     let (code, out, _) = run_softview(url, &["archive", "prune", "--older-than", "1w"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.trim(), "pruned 0 archived row(s) older than 1w");
+
+    // This week's partition among them, and the default one last.
+    let (code, out, err) = run_softview(url, &["archive", "partitions"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("partition") && lines[0].contains("rows (estimate)"),
+        "{out}"
+    );
+    let this_week = text(
+        &mut conn,
+        "SELECT format('softview_internal.deleted_records_%s %s',
+                       to_char(date_trunc('week', now() AT TIME ZONE 'UTC'), 'YYYYMMDD'),
+                       to_char(date_trunc('week', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI:SS UTC'))",
+    )
+    .unwrap();
+    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        lines.iter().any(|line| words(line).starts_with(&this_week)),
+        "{out}"
+    );
+    assert!(
+        words(lines.last().unwrap())
+            .starts_with("softview_internal.deleted_records_default (default: any other time) 0"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -26,6 +26,20 @@ fn archive_rows(conn: &mut diesel::PgConnection, rows: i32, at: &str) {
     );
 }
 
+/// Drops every partition but the default one: the tests make their own history.
+fn drop_dated_partitions(conn: &mut diesel::PgConnection) {
+    exec(
+        conn,
+        "DO $$
+         DECLARE p regclass;
+         BEGIN
+             FOR p IN SELECT partition FROM softview.archive_partitions WHERE archived_until IS NOT NULL LOOP
+                 EXECUTE format('DROP TABLE %s', p);
+             END LOOP;
+         END $$",
+    );
+}
+
 fn rows_in(conn: &mut diesel::PgConnection, partition: &str) -> i64 {
     count(conn, &format!("SELECT count(*) FROM {partition}"))
 }
@@ -35,6 +49,9 @@ fn pruning_drops_whole_partitions_and_deletes_rows_only_where_the_cut_falls() {
     let (_db, mut conn) = db();
     seed(&mut conn);
     exec(&mut conn, "BEGIN");
+    // This week's and next week's, whenever the template database was made.
+    drop_dated_partitions(&mut conn);
+    archive::add_partitions(&mut conn).unwrap();
     for (name, from, until) in [("three", 21, 14), ("two", 14, 7), ("one", 7, 0)] {
         exec(
             &mut conn,
@@ -138,18 +155,12 @@ fn adding_partitions_fills_a_gap_with_one_and_moves_rows_out_of_the_default_part
     );
     // The partitions the install made go; the newest left ended nine days ago, as if no purge
     // had run since.
+    drop_dated_partitions(&mut conn);
     exec(
         &mut conn,
         &format!(
-            "DO $$
-             DECLARE p regclass;
-             BEGIN
-                 FOR p IN SELECT partition FROM softview.archive_partitions WHERE archived_until IS NOT NULL LOOP
-                     EXECUTE format('DROP TABLE %s', p);
-                 END LOOP;
-             END $$;
-             CREATE TABLE softview_internal.ten_days_ago PARTITION OF softview.deleted_records
-             FOR VALUES FROM ({DAY} - interval '10 days') TO ({DAY} - interval '9 days');"
+            "CREATE TABLE softview_internal.ten_days_ago PARTITION OF softview.deleted_records
+             FOR VALUES FROM ({DAY} - interval '10 days') TO ({DAY} - interval '9 days')"
         ),
     );
     archive_rows(&mut conn, 3, &format!("{DAY} - interval '5 days'"));
@@ -232,6 +243,7 @@ fn the_partition_width_applies_to_new_partitions_and_bad_widths_are_refused() {
 
     // Existing partitions keep their week; the next one runs to the end of its month.
     exec(&mut conn, "BEGIN");
+    archive::add_partitions(&mut conn).unwrap();
     exec(
         &mut conn,
         "SELECT softview.set_archive_partition_width('month')",
@@ -279,6 +291,8 @@ fn the_partition_width_applies_to_new_partitions_and_bad_widths_are_refused() {
 #[test]
 fn a_second_caller_adds_nothing_while_another_transaction_is_adding() {
     let (database, mut conn) = db();
+    // The template database may have been made in the week before.
+    archive::add_partitions(&mut conn).unwrap();
     let next_week = text(
         &mut conn,
         &format!("SELECT to_char({WEEK} + interval '7 days', 'YYYYMMDD')"),

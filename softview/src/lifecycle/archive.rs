@@ -190,6 +190,40 @@ pub fn add_partitions(conn: &mut PgConnection) -> Result<i32> {
     )
 }
 
+/// A partition of the archive (`softview.archive_partitions`).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct Partition {
+    /// Schema-qualified, as `softview_internal.deleted_records_20261207`.
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    /// The first archiving time it takes; `None` for the oldest partition after an upgrade
+    /// (it takes everything before its end) and for the default partition.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    pub archived_from: Option<DateTime<Utc>>,
+    /// The archiving time it takes rows until (exclusive); `None` for the default partition,
+    /// which takes the rows no other partition does.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    pub archived_until: Option<DateTime<Utc>>,
+    /// Rows, as the planner's statistics estimate them (no count is run).
+    #[diesel(sql_type = BigInt)]
+    pub estimated_rows: i64,
+    /// Bytes on disk, indexes included.
+    #[diesel(sql_type = BigInt)]
+    pub bytes: i64,
+}
+
+/// The archive's partitions, oldest first, the default one last.
+pub fn partitions(conn: &mut PgConnection) -> Result<Vec<Partition>> {
+    Ok(diesel::sql_query(
+        "SELECT p.partition::text AS name, p.archived_from, p.archived_until,
+                greatest(c.reltuples, 0)::bigint AS estimated_rows,
+                pg_total_relation_size(p.partition) AS bytes
+         FROM softview.archive_partitions p
+         JOIN pg_class c ON c.oid = p.partition",
+    )
+    .load(conn)?)
+}
+
 /// Makes hard deletes of `table` fail unless an actor is set (see [`as_actor`](crate::lifecycle::as_actor)).
 pub fn require_actor(conn: &mut PgConnection, table: &str, required: bool) -> Result<()> {
     diesel::sql_query("SELECT softview.require_actor($1::regclass, $2)")
