@@ -9,7 +9,7 @@
 CREATE FUNCTION softview_internal.archive_partition_bounds()
 RETURNS TABLE (partition regclass, archived_from timestamptz, archived_until timestamptz, is_default boolean)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
-    SELECT c.oid::regclass, bound[1]::timestamptz, bound[2]::timestamptz, c.relpartbound IS NOT NULL AND bound IS NULL
+    SELECT c.oid::regclass, bound[1]::timestamptz, bound[2]::timestamptz, bound IS NULL
     FROM pg_inherits i
     JOIN pg_class c ON c.oid = i.inhrelid
     CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid),

@@ -319,3 +319,31 @@ fn a_second_caller_adds_nothing_while_another_transaction_is_adding() {
         1
     );
 }
+
+#[test]
+fn adding_gives_up_after_a_second_behind_a_reader_of_the_default_partition() {
+    let (database, mut conn) = db();
+    archive::add_partitions(&mut conn).unwrap();
+    let next_week = text(
+        &mut conn,
+        &format!("SELECT to_char({WEEK} + interval '7 days', 'YYYYMMDD')"),
+    )
+    .unwrap();
+    exec(
+        &mut conn,
+        &format!("DROP TABLE softview_internal.deleted_records_{next_week}"),
+    );
+    // A reader of the whole archive holds the default partition until it commits.
+    let mut reader = database.connect().unwrap();
+    exec(
+        &mut reader,
+        "BEGIN; SELECT count(*) FROM softview.deleted_records",
+    );
+    assert_eq!(archive::add_partitions(&mut conn).unwrap(), 0);
+    let exists =
+        format!("SELECT count(*) FROM pg_class WHERE relname = 'deleted_records_{next_week}'");
+    assert_eq!(count(&mut conn, &exists), 0, "nothing is left half made");
+    exec(&mut reader, "COMMIT");
+    assert_eq!(archive::add_partitions(&mut conn).unwrap(), 1);
+    assert_eq!(count(&mut conn, &exists), 1);
+}
