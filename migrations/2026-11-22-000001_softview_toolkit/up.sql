@@ -2391,7 +2391,7 @@ BEGIN
     IF result IS NULL THEN
         -- Not live in the update's snapshot. Lock the row before reading it: a restore that
         -- committed since makes it live again, and then it is deleted now.
-        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR NO KEY UPDATE', softview_internal.qualified_name(rel), condition)
         INTO result;
         IF result IS NOT NULL AND result->>'deleted_at' IS NULL THEN
             EXECUTE soft_delete INTO result;
@@ -2413,7 +2413,9 @@ DECLARE
     result jsonb;
 BEGIN
     PERFORM softview_internal.require_soft_deletable(rel);
-    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR UPDATE', softview_internal.qualified_name(rel), condition)
+    -- The lock the UPDATE below takes; FOR UPDATE would also hold up children's foreign key
+    -- checks, and with them close deadlocks.
+    EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s FOR NO KEY UPDATE', softview_internal.qualified_name(rel), condition)
     INTO result;
     IF result IS NULL THEN
         PERFORM softview_internal.raise_row_not_found(rel, key);

@@ -13,7 +13,7 @@ use softview_example::schema::{activities, places};
 use softview_example::views::active_place_activities as links;
 use softview_example::{NewActivity, NewPlaceActivity, PlaceActivity};
 
-use crate::common::{count, db, exec, seed, text, truth};
+use crate::common::{count, db, exec, seed, sql_outcome, text, truth};
 
 /// The advisory lock the gate holds; a parked call waits for it in a statement trigger.
 const GATE_LOCK: i64 = 4242;
@@ -428,4 +428,64 @@ fn a_link_revive_waits_for_a_delete_of_its_parent_instead_of_deadlocking() {
         ),
         0
     );
+}
+
+/// A revive, a restore and a soft delete lock their rows `FOR NO KEY UPDATE`, the lock their
+/// own UPDATE takes, so a child's foreign key check (`FOR KEY SHARE`) never waits for them.
+/// They used `FOR UPDATE`, which a key-share lock conflicts with: an insert of a link through
+/// the view waited for a revive that waited for the link insert's lock on an older version of
+/// the same row, and PostgreSQL ended one of them with a deadlock (40P01; the load run met it
+/// in two runs out of three). Here the holding call stays open while another transaction
+/// inserts a child of its row with a lock timeout: the old lock made that insert time out.
+#[test]
+fn lifecycle_locks_never_hold_up_a_childs_foreign_key_check() {
+    type HoldingCall = fn(&mut PgConnection);
+    let holding_calls: [(&str, HoldingCall); 5] = [
+        ("insert_or_revive", |conn| {
+            let revived = activities::table
+                .insert_or_revive(
+                    conn,
+                    NewActivity {
+                        name: "Run",
+                        kind: Some("track"),
+                    },
+                )
+                .unwrap();
+            assert_eq!((revived.id, revived.deleted_at), (2, None));
+        }),
+        ("restore", |conn| {
+            activities::table.restore(conn, 2).unwrap();
+        }),
+        ("soft_delete of a deleted row", |conn| {
+            activities::table.soft_delete(conn, 2).unwrap();
+        }),
+        ("softview.restore_row", |conn| {
+            exec(conn, "SELECT softview.restore_row('activities', '{2}')");
+        }),
+        ("softview.soft_delete_row of a deleted row", |conn| {
+            exec(conn, "SELECT softview.soft_delete_row('activities', '{2}')");
+        }),
+    ];
+    let (database, mut conn) = db();
+    seed(&mut conn);
+    exec(
+        &mut conn,
+        "UPDATE activities SET deleted_at = now() WHERE id = 2",
+    );
+    let mut held_up = Vec::new();
+    for (call, hold) in holding_calls {
+        let mut holder = database.connect().unwrap();
+        holder.begin_test_transaction().unwrap();
+        hold(&mut holder);
+        exec(&mut conn, "BEGIN; SET LOCAL lock_timeout = '1s'");
+        let child_insert = sql_outcome(
+            &mut conn,
+            "INSERT INTO place_activities (place_id, activity_id) VALUES (2, 2)",
+        );
+        exec(&mut conn, "ROLLBACK");
+        if let Some((sqlstate, message)) = child_insert {
+            held_up.push(format!("{call}: {sqlstate} {message}"));
+        }
+    }
+    assert_eq!(held_up, Vec::<String>::new());
 }

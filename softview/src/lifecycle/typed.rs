@@ -328,7 +328,7 @@ macro_rules! soft_deletable {
                     let locked: Option<($record, Option<$crate::__private::DateTime<$crate::__private::Utc>>)> = self
                         .find(key.clone())
                         .select((<$record>::as_select(), $($table)::+::deleted_at))
-                        .for_update()
+                        .for_no_key_update()
                         .first(conn)
                         .optional()?;
                     match locked {
@@ -364,7 +364,7 @@ macro_rules! soft_deletable {
                     let deleted_at: Option<DateTime<Utc>> = self
                         .find(key.clone())
                         .select($($table)::+::deleted_at)
-                        .for_update()
+                        .for_no_key_update()
                         .first(conn)
                         .optional()?
                         .ok_or_else(|| $crate::Error::not_found($crate::lifecycle::table_label(&self), &key))?;
@@ -473,13 +473,16 @@ macro_rules! soft_deletable {
                 // A name for the table's module, usable inside the repetition over columns.
                 use $($table)::+ as declared;
                 conn.transaction(|conn| {
-                    // Every row holding the key, live or deleted, locked at once: a row deleted
-                    // or restored by a transaction still running is waited for and read as it
-                    // committed, so what follows is decided on rows that cannot change.
+                    // Every row holding the key, live or deleted, locked at once in key order: a
+                    // row deleted or restored by a transaction still running is waited for and
+                    // read as it committed, so what follows is decided on rows that cannot
+                    // change. `FOR NO KEY UPDATE`, the lock the UPDATE takes, leaves children's
+                    // foreign key checks free; `FOR UPDATE` made them wait, into deadlocks.
                     let holders: Vec<($key, Option<DateTime<Utc>>)> = self
                         $(.filter(declared::$unique.eq(&new.$unique)))+
                         .select((<Self as $crate::__private::diesel::Table>::primary_key(&self), declared::deleted_at))
-                        .for_update()
+                        .order(<Self as $crate::__private::diesel::Table>::primary_key(&self))
+                        .for_no_key_update()
                         .load(conn)?;
                     let live_holder = holders.iter().any(|(_, deleted_at)| deleted_at.is_none());
                     let newest_deleted = holders
