@@ -1,5 +1,6 @@
 //! Inserts through the views against inserts into the base tables, side by side in one run: a
-//! child with one parent (reviews) and a link with two (place_activities), one client and 16.
+//! child with one parent (reviews), a link with two (place_activities), and a link refused for
+//! a missing place (the foreign key's error against the view's), one client and 16.
 //! `cargo bench --bench view_writes` (SOFTVIEW_BENCH_QUICK=1 for a smoke run).
 
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "kind", "clients", "base table", "view", "ratio"
     );
     for clients in [1, 16] {
-        for kind in ["child", "link"] {
+        for kind in ["child", "link", "refused"] {
             // base, view, view, base: drift on a shared machine weighs on both sides alike.
             let mut totals = [Duration::ZERO; 2];
             for target in ["base", "view", "view", "base"] {
@@ -71,6 +72,8 @@ fn run(
     } else {
         format!("INSERT INTO {table} (place_id, activity_id) VALUES ($1, $2)")
     };
+    // A refused link names a place that does not exist.
+    let missing_places = if kind == "refused" { PLACES } else { 0 };
     let threads: Vec<_> = (0..clients)
         .map(|client| {
             let (url, statement) = (url.to_owned(), statement.clone());
@@ -80,11 +83,26 @@ fn run(
                 for i in 0..per_client {
                     // Every (place, activity) pair once across all clients.
                     let n = client * per_client + i;
-                    let query = diesel::sql_query(&statement).bind::<BigInt, _>(n % PLACES + 1);
+                    let query = diesel::sql_query(&statement)
+                        .bind::<BigInt, _>(missing_places + n % PLACES + 1);
                     if kind == "child" {
                         query.execute(&mut conn)?;
                     } else {
-                        query.bind::<BigInt, _>(n / PLACES + 1).execute(&mut conn)?;
+                        let outcome = query.bind::<BigInt, _>(n / PLACES + 1).execute(&mut conn);
+                        if kind == "refused" {
+                            assert!(
+                                matches!(
+                                    outcome,
+                                    Err(diesel::result::Error::DatabaseError(
+                                        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                                        _
+                                    ))
+                                ),
+                                "a link to a missing place was not refused: {outcome:?}"
+                            );
+                        } else {
+                            outcome?;
+                        }
                     }
                 }
                 Ok(started.elapsed() / per_client as u32)

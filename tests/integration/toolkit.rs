@@ -482,3 +482,60 @@ fn the_upgrade_step_refuses_a_database_at_another_revision() {
         "nothing to do from the current revision"
     );
 }
+
+/// Revision 4 generates each write function's parent checks into it; revision 3's write
+/// functions call `check_parents` instead. An upgrade run by a role that may not re-create a
+/// table's write function (the toolkit's owner, not a superuser, upgrading tables a superuser
+/// enabled) leaves the old one in place, so `check_parents` must stay for it until the table's
+/// next refresh: a write refused for a deleted parent still says so. (A fresh install has no
+/// `check_parents`; the upgrade tests above show an upgrade that re-created every write
+/// function dropping it.)
+#[test]
+fn an_upgrade_that_cannot_recreate_a_write_function_keeps_the_parent_check_it_calls() {
+    let (database, mut conn) = EmptyDatabase::new("kept_parent_check");
+    let toolkit_role = format!("{}_toolkit", database.name);
+    let owner_role = format!("{}_owner", database.name);
+    exec(
+        &mut conn,
+        &format!(
+            "CREATE ROLE {toolkit_role} NOLOGIN; CREATE ROLE {owner_role} NOLOGIN;
+             GRANT CREATE ON DATABASE {db} TO {toolkit_role}, {owner_role};
+             SET ROLE {toolkit_role};",
+            db = database.name
+        ),
+    );
+    exec(&mut conn, REVISION_3_SQL);
+    exec(
+        &mut conn,
+        &format!(
+            "RESET ROLE; SET ROLE {owner_role};
+             CREATE SCHEMA app;
+             CREATE TABLE app.parents (id bigint PRIMARY KEY, deleted_at timestamptz);
+             CREATE TABLE app.kids (id bigint PRIMARY KEY, parent_id bigint REFERENCES app.parents,
+                                    deleted_at timestamptz);
+             INSERT INTO app.parents VALUES (1, NULL), (2, now());
+             RESET ROLE;
+             SELECT softview.enable('app.parents'), softview.enable('app.kids');
+             SET ROLE {toolkit_role};"
+        ),
+    );
+    exec(&mut conn, &toolkit::upgrade_sql(3).unwrap());
+    exec(&mut conn, "RESET ROLE");
+    assert_eq!(
+        sql_error(
+            &mut conn,
+            "INSERT INTO app.active_kids (id, parent_id) VALUES (10, 2)",
+        ),
+        (
+            "SV001".to_owned(),
+            "parent row is deleted: app.parents".to_owned()
+        )
+    );
+    exec(
+        &mut conn,
+        &format!(
+            "DROP SCHEMA app CASCADE; DROP SCHEMA softview CASCADE; DROP SCHEMA softview_internal CASCADE;
+             DROP OWNED BY {toolkit_role}, {owner_role} CASCADE; DROP ROLE {toolkit_role}, {owner_role}"
+        ),
+    );
+}
