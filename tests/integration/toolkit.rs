@@ -531,6 +531,36 @@ fn an_upgrade_that_cannot_recreate_a_write_function_keeps_the_parent_check_it_ca
             "parent row is deleted: app.parents".to_owned()
         )
     );
+    // The upgrade's notice says how the table gets its new write function.
+    let write_function = text(
+        &mut conn,
+        "SELECT 'softview_internal.write_' || 'app.kids'::regclass::oid",
+    )
+    .unwrap();
+    exec(
+        &mut conn,
+        &format!(
+            "ALTER FUNCTION {write_function}() OWNER TO {toolkit_role};
+             SELECT softview.refresh('app.kids');"
+        ),
+    );
+    assert!(
+        !text(
+            &mut conn,
+            &format!("SELECT prosrc FROM pg_proc WHERE oid = '{write_function}()'::regprocedure")
+        )
+        .unwrap()
+        .contains("check_parents"),
+        "the refresh generated the parent checks into the write function"
+    );
+    assert_eq!(
+        sql_error(
+            &mut conn,
+            "INSERT INTO app.active_kids (id, parent_id) VALUES (10, 2)",
+        )
+        .0,
+        "SV001"
+    );
     exec(
         &mut conn,
         &format!(

@@ -3294,7 +3294,18 @@ BEGIN
                 PERFORM softview_internal.install_write_function(enabled);
             END IF;
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE NOTICE 'the triggers of % are re-created at its next softview.refresh', enabled;
+            -- A write function a superuser made under revision 3 is the superuser's: the
+            -- toolkit's owner can replace it only once it owns it.
+            IF EXISTS (SELECT 1 FROM pg_proc
+                       WHERE oid = to_regprocedure(format('softview_internal.%I()', 'write_' || enabled::oid))
+                         AND proowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)) THEN
+                RAISE NOTICE 'the triggers of % are re-created at its next softview.refresh, once its write function belongs to %',
+                             enabled, current_user
+                    USING HINT = format('as a superuser: ALTER FUNCTION softview_internal.%I() OWNER TO %I',
+                                        'write_' || enabled::oid, current_user);
+            ELSE
+                RAISE NOTICE 'the triggers of % are re-created at its next softview.refresh', enabled;
+            END IF;
         END;
     END LOOP;
 END
