@@ -1248,7 +1248,7 @@ LANGUAGE sql STABLE STRICT AS $$
         softview_internal.match_columns('p.', parent_columns, 'NEW', child_columns,
                                         softview_internal.foreign_key_operators(rel, constraint_name)),
         softview_internal.qualified_name(parent),
-        replace(format('Key (%s)=(', key_columns), '%', '%%') || '%s).',
+        key_prefix || '%s).',
         format('pg_catalog.concat_ws(%L, %s)', ', ',
                (SELECT string_agg(format('NEW.%I', c), ', ') FROM unnest(child_columns) AS c)),
         format('%s refers to it through %s; restore the parent first',
@@ -1256,11 +1256,13 @@ LANGUAGE sql STABLE STRICT AS $$
         (SELECT relname FROM pg_class WHERE oid = parent),
         (SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE c.oid = parent),
         constraint_name,
-        replace(format('Key (%s)=(', key_columns), '%', '%%') || '%s) is not present in table '
+        key_prefix || '%s) is not present in table '
             || replace(softview_internal.qualified_name(parent), '%', '%%') || '.',
         format('%s refers to it through %s', softview_internal.qualified_name(rel), constraint_name),
         (SELECT relname FROM pg_class WHERE oid = rel))
-    FROM (SELECT string_agg(quote_ident(c), ', ') AS key_columns FROM unnest(parent_columns) AS c) AS k
+    -- The start of both DETAILs, `Key (id)=(`, as a format() template.
+    FROM (SELECT replace(format('Key (%s)=(', string_agg(quote_ident(c), ', ')), '%', '%%') AS key_prefix
+          FROM unnest(parent_columns) AS c) AS k
 $$;
 
 -- Columns a trigger may write: the view's columns less generated ones.
