@@ -38,6 +38,7 @@ DECLARE
     enabled record;
     table_name text;
     key_columns name[];
+    key_path text[];
     actor text := softview_internal.current_actor();
     reason text := softview_internal.current_reason();
     deleting_role text := softview_internal.caller();
@@ -76,6 +77,7 @@ BEGIN
                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                          WHERE i.indrelid = enabled.relation AND i.indisprimary
                          ORDER BY k.n);
+    key_path := key_columns[1:1];
     IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
         RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
@@ -86,7 +88,7 @@ BEGIN
     INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
                                           table_oid, database_role, session_role, purged)
     SELECT table_name,
-           CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r -> key_columns[1])
+           CASE WHEN cardinality(key_columns) = 1 THEN jsonb_set('{}', key_path, r -> key_path[1])
                 ELSE (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END,
            r, actor, reason, enabled.relation, deleting_role, session_user,
            CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
@@ -141,18 +143,26 @@ $$;
 CREATE FUNCTION softview_internal.record_changed_reference() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    referencing name[] := (SELECT softview_internal.column_names(c.conrelid, c.conkey)
-                           FROM pg_constraint c WHERE c.conrelid = TG_RELID AND c.conname = TG_ARGV[0]);
+    referencing smallint[] := (SELECT c.conkey FROM pg_constraint c
+                               WHERE c.conrelid = TG_RELID AND c.conname = TG_ARGV[0]);
     old_row jsonb := to_jsonb(OLD);
     new_row jsonb := to_jsonb(NEW);
 BEGIN
+    -- This runs for every row the referential action changes, so the lookups are written out:
+    -- helper functions (STRICT SQL with subqueries) would be planned again for each row.
     INSERT INTO softview.changed_references (table_oid, table_name, primary_key, constraint_name,
                                              old_values, new_values, database_role)
-    SELECT TG_RELID, softview_internal.qualified_name(TG_RELID),
-           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(softview_internal.primary_key(TG_RELID)) AS k),
+    SELECT TG_RELID, format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME),
+           (SELECT jsonb_object_agg(a.attname, old_row -> a.attname)
+            FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = TG_RELID AND i.indisprimary),
            TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(referencing) AS k),
-           (SELECT jsonb_object_agg(k, new_row -> k) FROM unnest(referencing) AS k),
+           (SELECT jsonb_object_agg(a.attname, old_row -> a.attname)
+            FROM unnest(referencing) AS k(attnum) JOIN pg_attribute a ON a.attrelid = TG_RELID AND a.attnum = k.attnum),
+           (SELECT jsonb_object_agg(a.attname, new_row -> a.attname)
+            FROM unnest(referencing) AS k(attnum) JOIN pg_attribute a ON a.attrelid = TG_RELID AND a.attnum = k.attnum),
            softview_internal.caller();
     RETURN NULL;
 END

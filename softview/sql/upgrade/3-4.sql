@@ -68,13 +68,14 @@ COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing col
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
 CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)
     WITH (autosummarize = on);
-ALTER INDEX softview.deleted_records_transaction SET (autosummarize = on);
-ALTER INDEX softview.deleted_records_archived_at SET (autosummarize = on);
+-- The archive's two BRIN indexes become one on both columns (see below): attaching the old
+-- table as a partition builds it there.
+DROP INDEX softview.deleted_records_transaction, softview.deleted_records_archived_at;
 
 -- The archive becomes partitioned by the time rows were archived. The rows archived so far
 -- stay where they are: their table becomes the partition for everything archived before the
--- end of the current week, which one ATTACH reads once to check, and the coming partitions are
--- added at the end of this step. An empty archive is simply replaced.
+-- end of the current week, which ATTACH reads to check it and to build its BRIN index, and the
+-- coming partitions are added at the end of this step. An empty archive is simply replaced.
 ALTER TABLE softview_internal.settings ADD COLUMN archive_partition_width text NOT NULL DEFAULT 'week'
     CHECK (archive_partition_width IN ('day', 'week', 'month'));
 COMMENT ON COLUMN softview_internal.settings.archive_partition_width IS 'the span of time each new partition of the archive holds (UTC days, ISO weeks, months)';
@@ -111,10 +112,8 @@ COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the delet
 COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
-CREATE INDEX deleted_records_transaction ON softview.deleted_records USING brin (transaction_id)
-    WITH (autosummarize = on);
-CREATE INDEX deleted_records_archived_at ON softview.deleted_records USING brin (archived_at)
-    WITH (autosummarize = on);
+CREATE INDEX deleted_records_transaction_archived_at ON softview.deleted_records
+    USING brin (transaction_id, archived_at) WITH (autosummarize = on);
 
 DO $$
 DECLARE
@@ -1466,6 +1465,7 @@ DECLARE
     enabled record;
     table_name text;
     key_columns name[];
+    key_path text[];
     actor text := softview_internal.current_actor();
     reason text := softview_internal.current_reason();
     deleting_role text := softview_internal.caller();
@@ -1504,6 +1504,7 @@ BEGIN
                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                          WHERE i.indrelid = enabled.relation AND i.indisprimary
                          ORDER BY k.n);
+    key_path := key_columns[1:1];
     IF actor IS NULL AND enabled.require_actor AND EXISTS (SELECT 1 FROM gone) THEN
         RAISE EXCEPTION 'actor required: %', table_name
             USING ERRCODE = 'SV002',
@@ -1514,7 +1515,7 @@ BEGIN
     INSERT INTO softview.deleted_records (table_name, primary_key, row_data, actor, reason,
                                           table_oid, database_role, session_role, purged)
     SELECT table_name,
-           CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r -> key_columns[1])
+           CASE WHEN cardinality(key_columns) = 1 THEN jsonb_set('{}', key_path, r -> key_path[1])
                 ELSE (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END,
            r, actor, reason, enabled.relation, deleting_role, session_user,
            CASE WHEN purge_age IS NOT NULL THEN coalesce((r ->> 'deleted_at')::timestamptz < now() - purge_age, false)
@@ -1571,18 +1572,26 @@ $$;
 CREATE OR REPLACE FUNCTION softview_internal.record_changed_reference() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    referencing name[] := (SELECT softview_internal.column_names(c.conrelid, c.conkey)
-                           FROM pg_constraint c WHERE c.conrelid = TG_RELID AND c.conname = TG_ARGV[0]);
+    referencing smallint[] := (SELECT c.conkey FROM pg_constraint c
+                               WHERE c.conrelid = TG_RELID AND c.conname = TG_ARGV[0]);
     old_row jsonb := to_jsonb(OLD);
     new_row jsonb := to_jsonb(NEW);
 BEGIN
+    -- This runs for every row the referential action changes, so the lookups are written out:
+    -- helper functions (STRICT SQL with subqueries) would be planned again for each row.
     INSERT INTO softview.changed_references (table_oid, table_name, primary_key, constraint_name,
                                              old_values, new_values, database_role)
-    SELECT TG_RELID, softview_internal.qualified_name(TG_RELID),
-           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(softview_internal.primary_key(TG_RELID)) AS k),
+    SELECT TG_RELID, format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME),
+           (SELECT jsonb_object_agg(a.attname, old_row -> a.attname)
+            FROM pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = TG_RELID AND i.indisprimary),
            TG_ARGV[0],
-           (SELECT jsonb_object_agg(k, old_row -> k) FROM unnest(referencing) AS k),
-           (SELECT jsonb_object_agg(k, new_row -> k) FROM unnest(referencing) AS k),
+           (SELECT jsonb_object_agg(a.attname, old_row -> a.attname)
+            FROM unnest(referencing) AS k(attnum) JOIN pg_attribute a ON a.attrelid = TG_RELID AND a.attnum = k.attnum),
+           (SELECT jsonb_object_agg(a.attname, new_row -> a.attname)
+            FROM unnest(referencing) AS k(attnum) JOIN pg_attribute a ON a.attrelid = TG_RELID AND a.attnum = k.attnum),
            softview_internal.caller();
     RETURN NULL;
 END
