@@ -158,8 +158,8 @@ COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: i
 -- Rows arrive in transaction and time order, so a BRIN index serves restore-by-transaction and
 -- the deletes a prune does within a partition at a fraction of a B-tree's cost per row. One
 -- index for both columns (each is searched on its own): every archived row updates each index,
--- and a second one cost a bulk delete 10% more. Autovacuum summarizes each range as it fills:
--- a range not summarized yet is read whole by every lookup.
+-- and a second one cost a bulk delete 3 to 10% more. Autovacuum summarizes each range as it
+-- fills: a range not summarized yet is read whole by every lookup.
 CREATE INDEX deleted_records_transaction_archived_at ON softview.deleted_records
     USING brin (transaction_id, archived_at) WITH (autosummarize = on);
 
