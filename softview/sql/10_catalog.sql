@@ -12,8 +12,10 @@ CREATE TABLE softview_internal.tables (
     enabled_at timestamptz NOT NULL DEFAULT now(),
     position bigint NOT NULL,
     event_keys boolean NOT NULL DEFAULT true,
-    hide_descendants boolean NOT NULL DEFAULT true
+    hide_descendants boolean NOT NULL DEFAULT true,
+    key_columns name[] NOT NULL DEFAULT '{}'
 );
+COMMENT ON COLUMN softview_internal.tables.key_columns IS 'the primary key''s columns as of the last enable or refresh, which the archive trigger reads on every statement';
 COMMENT ON COLUMN softview_internal.tables.hide_descendants IS 'for a table that refers to itself: its view hides the descendants of hidden rows';
 COMMENT ON COLUMN softview_internal.tables.event_keys IS 'events carry the keys of the rows; false: only the table, operation and transaction';
 COMMENT ON COLUMN softview_internal.tables.enable_order IS 'the order tables were enabled in; it breaks foreign-key cycles';

@@ -608,6 +608,33 @@ fn truncate_of_an_enabled_table_is_refused_unless_the_session_opts_out() {
 /// the partitioned table's. Before, deleting from a partition skipped the archive and
 /// truncating it was allowed; now every partition is guarded, one created or attached later
 /// too, and a detached one is let go.
+/// The archive trigger reads a table's key columns from softview's catalog, where enable and
+/// refresh store them, instead of looking them up on every statement: after a primary key
+/// changes, rows are archived under the new key from the table's next refresh.
+#[test]
+fn the_archive_keys_rows_by_the_primary_key_of_the_last_refresh() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE stock (sku text, site int, units int, deleted_at timestamptz, PRIMARY KEY (sku));
+         SELECT softview.enable('stock');
+         INSERT INTO stock VALUES ('a', 1, 5, NULL), ('b', 2, 5, NULL), ('c', 3, 5, NULL);
+         DELETE FROM stock WHERE sku = 'a';
+         ALTER TABLE stock DROP CONSTRAINT stock_pkey, ADD PRIMARY KEY (sku, site);
+         DELETE FROM stock WHERE sku = 'b';
+         SELECT softview.refresh('stock');
+         DELETE FROM stock WHERE sku = 'c';",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT string_agg(primary_key::text, '; ' ORDER BY id) FROM softview.deleted_records"
+        )
+        .as_deref(),
+        Some(r#"{"sku": "a"}; {"sku": "b"}; {"sku": "c", "site": 3}"#)
+    );
+}
+
 #[test]
 fn deletes_and_truncates_naming_a_partition_are_archived_or_refused() {
     let (_db, mut conn) = db();

@@ -280,8 +280,9 @@ fn assert_same_lines(upgraded: &str, fresh: &str) {
 fn catalog_rows(conn: &mut PgConnection) -> String {
     text(
         conn,
-        "SELECT string_agg(format('%s %s %s %s %s %s', relation, enable_order, position,
-                                  soft_deletable, require_actor, grace_period), '; ' ORDER BY position)
+        "SELECT string_agg(format('%s %s %s %s %s %s %s', relation, enable_order, position,
+                                  soft_deletable, require_actor, grace_period, key_columns),
+                           '; ' ORDER BY position)
          FROM softview_internal.tables",
     )
     .unwrap()
@@ -328,7 +329,7 @@ fn a_child_enabled_before_its_parent_follows_it_once_the_parent_is_enabled() {
     );
     assert_eq!(
         catalog_rows(&mut conn),
-        r#"app.owners 2 1 t t ; app."Pets" 1 2 t f 2 days; app.walks 3 3 t f "#
+        r#"app.owners 2 1 t t  {id}; app."Pets" 1 2 t f 2 days {id}; app.walks 3 3 t f  {id}"#
     );
     // Through the view, a pet cannot be moved to the deleted owner either.
     let (state, message) = sql_error(
@@ -530,6 +531,20 @@ fn an_upgrade_that_cannot_recreate_a_write_function_keeps_the_parent_check_it_ca
             "SV001".to_owned(),
             "parent row is deleted: app.parents".to_owned()
         )
+    );
+    // The upgrade stored the key columns the archive trigger reads for this table too, though
+    // it could not refresh it.
+    exec(
+        &mut conn,
+        "INSERT INTO app.kids VALUES (11, 1, NULL); DELETE FROM app.kids WHERE id = 11",
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT primary_key::text FROM softview.deleted_records WHERE table_name = 'app.kids'"
+        )
+        .as_deref(),
+        Some(r#"{"id": 11}"#)
     );
     // The upgrade's notice says how the table gets its new write function.
     let write_function = text(
