@@ -2,7 +2,8 @@
 //! DELETE, the floor (a minimal statement-level trigger that only copies the deleted rows into
 //! an archive table as JSON) and the toolkit's trigger (archive with key, actor, roles, events).
 //! One connection, warm and prepared, as an application holds one; every DELETE autocommits.
-//! `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
+//! Then the archive read by a role that does not own it, under the row-by-row policy it had and
+//! today's. `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
 //! docs/charts/archive.svg.
 
 #[path = "support/chart.rs"]
@@ -107,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("worst ratio, softview vs the floor: {worst:.2}x");
+    read_as_another_role(&mut conn, database.name(), if quick { 10_000 } else { 100_000 })?;
     if !quick {
         let names = [
             "plain DELETE",
@@ -168,6 +170,81 @@ fn delete_round(
             .execute(conn)?;
     }
     Ok(started.elapsed() / statements as u32)
+}
+
+/// The policy on the archive as it was before 2026-12-07: may_read_archived asked of every row.
+const ROW_BY_ROW_POLICY: &str =
+    "softview_internal.may_read_archived(current_user, table_oid, database_role)";
+
+/// Counts `entries` archived rows as the toolkit's owner (whom row-level security on the
+/// archive does not restrict) and as a role that may read the table they came from, under
+/// today's policy and under the row-by-row one it replaced, side by side.
+fn read_as_another_role(
+    conn: &mut PgConnection,
+    database: &str,
+    entries: i64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let reader = format!("{database}_reader");
+    conn.batch_execute(&format!(
+        "SET softview.allow_truncate = on; TRUNCATE bench_archived, softview.deleted_records;
+         INSERT INTO bench_archived (id, name, payload)
+         SELECT g, 'row ' || g, repeat('x', 200) FROM generate_series(1, {entries}) g;
+         DELETE FROM bench_archived;
+         CREATE ROLE {reader}; GRANT SELECT ON bench_archived TO {reader};
+         GRANT USAGE ON SCHEMA softview TO {reader};"
+    ))?;
+    conn.batch_execute("VACUUM ANALYZE softview.deleted_records")?;
+    let today: String = diesel::sql_query(
+        "SELECT pg_get_expr(polqual, polrelid) AS n FROM pg_policy
+         WHERE polrelid = 'softview.deleted_records'::regclass AND polname = 'readable'",
+    )
+    .get_result::<PolicyText>(conn)?
+    .n;
+    let count_as = |conn: &mut PgConnection, role: Option<&str>, policy: &str| {
+        conn.batch_execute(&format!(
+            "ALTER POLICY readable ON softview.deleted_records USING ({policy})"
+        ))?;
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            if let Some(role) = role {
+                conn.batch_execute(&format!("SET ROLE {role}"))?;
+            }
+            let started = Instant::now();
+            conn.batch_execute("SELECT count(*) FROM softview.deleted_records")?;
+            times.push(started.elapsed());
+            conn.batch_execute("RESET ROLE")?;
+        }
+        Ok::<_, diesel::result::Error>(median(&mut times))
+    };
+    let owner = count_as(conn, None, &today)?;
+    let row_by_row = count_as(conn, Some(&reader), ROW_BY_ROW_POLICY)?;
+    let per_query = count_as(conn, Some(&reader), &today)?;
+    conn.batch_execute(&format!(
+        "ALTER POLICY readable ON softview.deleted_records USING ({today});
+         DROP OWNED BY {reader}; DROP ROLE {reader};"
+    ))?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!();
+    println!("counting {entries} archived rows, median of 7: as the toolkit's owner, and as a role that may read their table");
+    println!(
+        "{:>10} {:>22} {:>22} {:>14} {:>14}",
+        "owner", "reader, row by row", "reader, per query", "before/owner", "after/owner"
+    );
+    println!(
+        "{:>8.1}ms {:>20.1}ms {:>20.1}ms {:>13.1}x {:>13.1}x",
+        ms(owner),
+        ms(row_by_row),
+        ms(per_query),
+        row_by_row.as_secs_f64() / owner.as_secs_f64(),
+        per_query.as_secs_f64() / owner.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct PolicyText {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    n: String,
 }
 
 fn median(times: &mut [Duration]) -> Duration {

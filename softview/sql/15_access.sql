@@ -46,10 +46,40 @@ LANGUAGE sql STABLE AS $$
         WHERE c.oid = table_oid AND c.relkind IN ('r', 'p')), false)
 $$;
 
+-- may_read_archived, decided once per query for every enabled table: `whole`, the tables of
+-- which `reader` reads every archived row; `own`, those of which it reads only the rows it
+-- deleted itself; `decided`, all of them. Asked row by row, may_read_archived cost a reader
+-- who does not own the archive 5.5 µs a row (a count of 100,000 entries: 550 ms, against
+-- 13 ms for the owner); the policies below ask it only of rows of tables no longer enabled.
+CREATE FUNCTION softview_internal.archive_readability(reader name, OUT whole oid[], OUT own oid[], OUT decided oid[])
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(c.oid) FILTER (WHERE c.readable AND NOT c.only_own), '{}'),
+           coalesce(array_agg(c.oid) FILTER (WHERE c.readable AND c.only_own), '{}'),
+           coalesce(array_agg(t.relation::oid), '{}')
+    FROM softview_internal.tables t
+    LEFT JOIN LATERAL (
+        SELECT c.oid, has_table_privilege(reader, c.oid, 'SELECT') AS readable,
+               c.relrowsecurity
+               AND NOT (pg_has_role(reader, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)
+               AND NOT (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = reader) AS only_own
+        FROM pg_class c
+        WHERE c.oid = t.relation AND c.relkind IN ('r', 'p')) c ON true
+$$;
+
+-- Each sub-select is evaluated once per query. (The cast keeps `= ANY` from reading the
+-- sub-select as a set of rows to compare with.)
 ALTER TABLE softview.changed_references ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON softview.changed_references FOR SELECT
-    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
+CREATE POLICY readable ON softview.changed_references FOR SELECT USING (
+    table_oid = ANY ((SELECT whole FROM softview_internal.archive_readability(current_user))::oid[])
+    OR (database_role = current_user
+        AND table_oid = ANY ((SELECT own FROM softview_internal.archive_readability(current_user))::oid[]))
+    OR (table_oid <> ALL ((SELECT decided FROM softview_internal.archive_readability(current_user))::oid[])
+        AND softview_internal.may_read_archived(current_user, table_oid, database_role)));
 
 ALTER TABLE softview.deleted_records ENABLE ROW LEVEL SECURITY;
-CREATE POLICY readable ON softview.deleted_records FOR SELECT
-    USING (softview_internal.may_read_archived(current_user, table_oid, database_role));
+CREATE POLICY readable ON softview.deleted_records FOR SELECT USING (
+    table_oid = ANY ((SELECT whole FROM softview_internal.archive_readability(current_user))::oid[])
+    OR (database_role = current_user
+        AND table_oid = ANY ((SELECT own FROM softview_internal.archive_readability(current_user))::oid[]))
+    OR (table_oid <> ALL ((SELECT decided FROM softview_internal.archive_readability(current_user))::oid[])
+        AND softview_internal.may_read_archived(current_user, table_oid, database_role)));

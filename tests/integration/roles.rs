@@ -394,6 +394,42 @@ fn a_read_only_role_reads_the_view_and_a_column_limited_one_reads_no_archive() {
     }
 }
 
+/// The archive's policies decide once per query for the enabled tables, and row by row, by
+/// the same rules, for tables disabled since: a role reads archived rows of a table it may read,
+/// before and after the table is disabled, and a role that may not read it sees none.
+#[test]
+fn archived_rows_are_readable_by_the_same_rules_before_and_after_their_table_is_disabled() {
+    let (_database, roles, mut conn) = setup();
+    let (reader, tenant) = (roles.role("reader"), roles.role("tenant_a"));
+    as_role(
+        &mut conn,
+        &roles.role("owner"),
+        &format!("GRANT SELECT ON app.grants TO {reader}; DELETE FROM app.grants WHERE id = 1"),
+    );
+    let visible = |conn: &mut PgConnection, role: &str| {
+        exec(conn, &format!("SET ROLE {role}"));
+        let n = count(
+            conn,
+            "SELECT count(*) FROM softview.deleted_records WHERE table_name = 'app.grants'",
+        );
+        exec(conn, "RESET ROLE");
+        n
+    };
+    assert_eq!(
+        (visible(&mut conn, &reader), visible(&mut conn, &tenant)),
+        (1, 0)
+    );
+    as_role(
+        &mut conn,
+        &roles.role("owner"),
+        "SELECT softview.disable('app.grants')",
+    );
+    assert_eq!(
+        (visible(&mut conn, &reader), visible(&mut conn, &tenant)),
+        (1, 0)
+    );
+}
+
 #[test]
 fn tenants_read_and_restore_only_the_archived_rows_they_deleted() {
     let (_database, roles, mut conn) = setup();
