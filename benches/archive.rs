@@ -108,7 +108,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("worst ratio, softview vs the floor: {worst:.2}x");
-    read_as_another_role(&mut conn, database.name(), if quick { 10_000 } else { 100_000 })?;
+    read_as_another_role(
+        &mut conn,
+        database.name(),
+        if quick { 10_000 } else { 100_000 },
+    )?;
     if !quick {
         let names = [
             "plain DELETE",
@@ -225,7 +229,9 @@ fn read_as_another_role(
     ))?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!();
-    println!("counting {entries} archived rows, median of 7: as the toolkit's owner, and as a role that may read their table");
+    println!(
+        "counting {entries} archived rows, median of 7: as the toolkit's owner, and as a role that may read their table"
+    );
     println!(
         "{:>10} {:>22} {:>22} {:>14} {:>14}",
         "owner", "reader, row by row", "reader, per query", "before/owner", "after/owner"

@@ -80,6 +80,35 @@ fn each_operation_sends_one_event_in_order_with_its_payload() {
     );
 }
 
+/// The triggers build a one-column key without a query and a composite one with it: both
+/// carry every key column, soft delete and hard delete alike.
+#[test]
+fn the_events_of_a_composite_key_carry_every_key_column() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE seats (hall int, seat text, deleted_at timestamptz, PRIMARY KEY (hall, seat));
+         SELECT softview.enable('seats');
+         INSERT INTO seats VALUES (1, 'a1', NULL), (2, 'b2', NULL);",
+    );
+    let mut listener = Listener::connect(database.url()).unwrap();
+    exec(
+        &mut conn,
+        "UPDATE seats SET deleted_at = now() WHERE hall = 1; DELETE FROM seats WHERE hall = 2",
+    );
+    let mut seen = Vec::new();
+    while let Some(event) = listener.next(Duration::from_millis(500)).unwrap() {
+        seen.push((event.operation, event.key));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (Operation::SoftDelete, json!({"hall": 1, "seat": "a1"})),
+            (Operation::HardDelete, json!({"hall": 2, "seat": "b2"})),
+        ]
+    );
+}
+
 #[test]
 fn a_rolled_back_change_sends_nothing() {
     let (database, mut conn) = db();

@@ -1582,9 +1582,16 @@ $$;
 CREATE OR REPLACE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    key_columns text[] := TG_ARGV[1]::text[];
     -- A variable, not an argument expression: event_payload is inlined only for simple arguments.
-    key jsonb := (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(TG_ARGV[1]::text[]) AS k);
+    key jsonb;
 BEGIN
+    -- This runs for every row: a one-column key (the common case) without a query.
+    IF cardinality(key_columns) = 1 THEN
+        key := jsonb_build_object(key_columns[1], to_jsonb(NEW) -> key_columns[1]);
+    ELSIF cardinality(key_columns) > 1 THEN
+        key := (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(key_columns) AS k);
+    END IF;
     PERFORM pg_notify('softview', softview_internal.event_payload(
         TG_ARGV[0], key, CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END));
     RETURN NULL;
