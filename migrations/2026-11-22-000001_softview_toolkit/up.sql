@@ -1194,6 +1194,7 @@ BEGIN
     FOR member IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS softview_archive ON %s', softview_internal.qualified_name(member));
         EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_announce_summary ON %s', softview_internal.qualified_name(member));
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
     FOR referencing IN SELECT c.conrelid::regclass AS relation, c.conname FROM pg_constraint c
@@ -1593,22 +1594,69 @@ BEGIN
 END
 $$;
 
--- Announces a soft delete or a restore (a change of deleted_at) on channel `softview`.
+-- Announces a soft delete or a restore (a change of deleted_at) on channel `softview`: the first
+-- softview.max_row_events of each kind in a statement one by one, the rest in one summary event
+-- that announce_soft_summary sends when the statement ends. TG_ARGV: the table's name, its key
+-- columns and the name of the statement's counts (transaction-local settings, which a
+-- rolled-back subtransaction takes back with its events). A trigger made by revision 3, without
+-- that name, announces every row.
 CREATE FUNCTION softview_internal.announce_soft_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     key_columns text[] := TG_ARGV[1]::text[];
+    operation text := CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END;
+    counted text := 'softview.announced_' || operation || '_' || TG_ARGV[2];
+    announced bigint;
     -- A variable, not an argument expression: event_payload is inlined only for simple arguments.
     key jsonb;
 BEGIN
+    IF TG_NARGS > 2 THEN
+        announced := coalesce(nullif(current_setting(counted, true), '')::bigint, 0) + 1;
+        PERFORM set_config(counted, announced::text, true);
+        IF announced > coalesce(nullif(current_setting('softview.max_row_events', true), '')::bigint, 100) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     -- This runs for every row: a one-column key (the common case) without a query.
     IF cardinality(key_columns) = 1 THEN
         key := jsonb_build_object(key_columns[1], to_jsonb(NEW) -> key_columns[1]);
     ELSIF cardinality(key_columns) > 1 THEN
         key := (SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) FROM unnest(key_columns) AS k);
     END IF;
-    PERFORM pg_notify('softview', softview_internal.event_payload(
-        TG_ARGV[0], key, CASE WHEN NEW.deleted_at IS NULL THEN 'restore' ELSE 'soft_delete' END));
+    PERFORM pg_notify('softview', softview_internal.event_payload(TG_ARGV[0], key, operation));
+    RETURN NULL;
+END
+$$;
+
+-- The name of `rel`'s counts of announced changes, for its two announcing triggers: a setting
+-- name needs plain characters, which a table's name may not have.
+CREATE FUNCTION softview_internal.announced_counts(rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS $$
+    SELECT 't' || left(md5(softview_internal.qualified_name(rel)), 16)
+$$;
+
+-- At the end of each statement that sets deleted_at, one summary event per kind of change for
+-- the rows announce_soft_change left out (their count; softview.event_rows, or the rows'
+-- xmin, says which), and the counts start again. TG_ARGV: the table's name and its counts'.
+CREATE FUNCTION softview_internal.announce_soft_summary() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    max_row_events bigint := coalesce(nullif(current_setting('softview.max_row_events', true), '')::bigint, 100);
+    operation text;
+    counted text;
+    announced bigint;
+BEGIN
+    FOREACH operation IN ARRAY ARRAY['soft_delete', 'restore'] LOOP
+        counted := 'softview.announced_' || operation || '_' || TG_ARGV[1];
+        announced := nullif(current_setting(counted, true), '')::bigint;
+        IF announced > max_row_events THEN
+            PERFORM pg_notify('softview', softview_internal.summary_payload(TG_ARGV[0], operation,
+                                                                            announced - max_row_events));
+        END IF;
+        IF announced IS NOT NULL THEN
+            PERFORM set_config(counted, '', true);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -1725,11 +1773,20 @@ BEGIN
         EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce AFTER UPDATE OF deleted_at ON %s
                         FOR EACH ROW
                         WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
-                        EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L)',
+                        EXECUTE FUNCTION softview_internal.announce_soft_change(%L, %L, %L)',
             softview_internal.qualified_name(rel), softview_internal.qualified_name(rel),
             -- Without key columns the event's key is null.
             CASE WHEN (SELECT event_keys FROM softview_internal.tables WHERE relation = rel)
-                 THEN softview_internal.primary_key(rel) ELSE '{}' END::text);
+                 THEN softview_internal.primary_key(rel) ELSE '{}' END::text,
+            softview_internal.announced_counts(rel));
+        -- An UPDATE naming a partition fires that partition's statement triggers, not its
+        -- table's; the row trigger above is copied to every partition by PostgreSQL.
+        FOR target IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
+            EXECUTE format('CREATE OR REPLACE TRIGGER softview_announce_summary AFTER UPDATE OF deleted_at ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION softview_internal.announce_soft_summary(%L, %L)',
+                softview_internal.qualified_name(target), softview_internal.qualified_name(rel),
+                softview_internal.announced_counts(rel));
+        END LOOP;
     END IF;
 END
 $$;
@@ -1772,9 +1829,10 @@ BEGIN
     FOR stale IN
         SELECT tr.tgrelid::regclass AS relation, tr.tgname
         FROM pg_trigger tr
-        WHERE tr.tgname IN ('softview_archive', 'softview_truncate')
+        WHERE tr.tgname IN ('softview_archive', 'softview_truncate', 'softview_announce_summary')
           AND tr.tgfoid IN ('softview_internal.archive_deleted()'::regprocedure,
-                            'softview_internal.refuse_truncate()'::regprocedure)
+                            'softview_internal.refuse_truncate()'::regprocedure,
+                            'softview_internal.announce_soft_summary()'::regprocedure)
           AND NOT EXISTS (SELECT 1 FROM softview_internal.tables t
                           WHERE t.relation = tr.tgrelid
                              OR t.relation IN (SELECT relid FROM pg_partition_ancestors(tr.tgrelid)))

@@ -627,6 +627,7 @@ BEGIN
     FOR member IN SELECT rel UNION SELECT relid FROM pg_partition_tree(rel) LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS softview_archive ON %s', softview_internal.qualified_name(member));
         EXECUTE format('DROP TRIGGER IF EXISTS softview_truncate ON %s', softview_internal.qualified_name(member));
+        EXECUTE format('DROP TRIGGER IF EXISTS softview_announce_summary ON %s', softview_internal.qualified_name(member));
     END LOOP;
     EXECUTE format('DROP TRIGGER IF EXISTS softview_announce ON %s', softview_internal.qualified_name(rel));
     FOR referencing IN SELECT c.conrelid::regclass AS relation, c.conname FROM pg_constraint c

@@ -109,6 +109,83 @@ fn the_events_of_a_composite_key_carry_every_key_column() {
     );
 }
 
+/// A statement that soft-deletes or restores more rows than `softview.max_row_events` announces
+/// that many of each kind one by one and the rest in one summary event per kind when it ends,
+/// with their count; the next statement counts from zero.
+#[test]
+fn a_bulk_soft_delete_announces_its_first_rows_and_sums_up_the_rest() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE marks (id int PRIMARY KEY, deleted_at timestamptz);
+         SELECT softview.enable('marks');
+         INSERT INTO marks SELECT g, CASE WHEN g > 5 THEN now() END FROM generate_series(1, 8) g;",
+    );
+    let mut listener = Listener::connect(database.url()).unwrap();
+    exec(
+        &mut conn,
+        "BEGIN;
+         SET LOCAL softview.max_row_events = 2;
+         UPDATE marks SET deleted_at = CASE WHEN deleted_at IS NULL THEN now() END;
+         UPDATE marks SET deleted_at = NULL WHERE id = 1;
+         COMMIT;",
+    );
+    let mut seen = Vec::new();
+    while let Some(event) = listener.next(Duration::from_millis(500)).unwrap() {
+        seen.push((event.operation, event.key, event.rows));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (Operation::SoftDelete, json!({"id": 1}), 1),
+            (Operation::SoftDelete, json!({"id": 2}), 1),
+            (Operation::Restore, json!({"id": 6}), 1),
+            (Operation::Restore, json!({"id": 7}), 1),
+            (Operation::SoftDelete, json!(null), 3),
+            (Operation::Restore, json!(null), 1),
+            (Operation::Restore, json!({"id": 1}), 1),
+        ]
+    );
+}
+
+/// An UPDATE naming a partition fires that partition's statement triggers, not its table's:
+/// the summary comes either way.
+#[test]
+fn a_bulk_soft_delete_naming_a_partition_is_summed_up_too() {
+    let (database, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE tickets (id int, zone text, deleted_at timestamptz, PRIMARY KEY (id, zone))
+             PARTITION BY LIST (zone);
+         CREATE TABLE tickets_east PARTITION OF tickets FOR VALUES IN ('east');
+         SELECT softview.enable('tickets');
+         INSERT INTO tickets SELECT g, 'east' FROM generate_series(1, 4) g;",
+    );
+    let mut listener = Listener::connect(database.url()).unwrap();
+    exec(
+        &mut conn,
+        "BEGIN;
+         SET LOCAL softview.max_row_events = 1;
+         UPDATE tickets_east SET deleted_at = now() WHERE id <= 2;
+         UPDATE tickets SET deleted_at = now() WHERE id > 2;
+         COMMIT;",
+    );
+    let mut seen = Vec::new();
+    while let Some(event) = listener.next(Duration::from_millis(500)).unwrap() {
+        seen.push((event.table, event.key, event.rows));
+    }
+    let table = || "public.tickets".to_owned();
+    assert_eq!(
+        seen,
+        vec![
+            (table(), json!({"id": 1, "zone": "east"}), 1),
+            (table(), json!(null), 1),
+            (table(), json!({"id": 3, "zone": "east"}), 1),
+            (table(), json!(null), 1),
+        ]
+    );
+}
+
 #[test]
 fn a_rolled_back_change_sends_nothing() {
     let (database, mut conn) = db();

@@ -29,7 +29,7 @@ pub enum Operation {
     Purge,
 }
 
-/// One announced change: of one row, or of [`Event::rows`] rows that one statement deleted.
+/// One announced change: of one row, or of [`Event::rows`] rows that one statement changed.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Event {
     /// Schema-qualified, as `public.places`.
@@ -38,9 +38,10 @@ pub struct Event {
     /// (`softview.set_event_keys`), for keys too long for a notification and for summaries:
     /// ask [`event_rows`] with [`Event::transaction`].
     pub key: serde_json::Value,
-    /// How many rows the event is about: 1, or for a statement that hard-deleted more rows than
-    /// the setting `softview.max_row_events` (100 unless set), all of them, in one summary
-    /// event per operation instead of one event per row.
+    /// How many rows the event is about: 1, or in a summary, sent once per operation by a
+    /// statement that changed more rows than the setting `softview.max_row_events` (100 unless
+    /// set): for hard deletes and purges all of them, none announced one by one; for soft
+    /// deletes and restores the rows past the first `max_row_events`, which were.
     #[serde(default = "one_row")]
     pub rows: i64,
     /// What happened.
