@@ -2,8 +2,8 @@
 //! DELETE, the floor (a minimal statement-level trigger that only copies the deleted rows into
 //! an archive table as JSON) and the toolkit's trigger (archive with key, actor, roles, events).
 //! One connection, warm and prepared, as an application holds one; every DELETE autocommits.
-//! Then the archive read by a role that does not own it, under the row-by-row policy it had and
-//! today's. `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
+//! Then what the events cost a bulk soft delete, and the archive read by a role that does not
+//! own it, under the row-by-row policy it had and today's. `cargo bench --bench archive` (SOFTVIEW_BENCH_QUICK=1 for a smoke run) also draws
 //! docs/charts/archive.svg.
 
 #[path = "support/chart.rs"]
@@ -108,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("worst ratio, softview vs the floor: {worst:.2}x");
+    soft_delete_events(&mut conn, quick)?;
     read_as_another_role(
         &mut conn,
         database.name(),
@@ -174,6 +175,74 @@ fn delete_round(
             .execute(conn)?;
     }
     Ok(started.elapsed() / statements as u32)
+}
+
+/// Soft deletes announce themselves: one UPDATE setting deleted_at on `rows` rows of a table
+/// softview does not know (no events, no trash index), of the toolkit's table (one event per row up to
+/// softview.max_row_events, then one summary), and of the toolkit's table with every row
+/// announced, as before summaries. Each rolled back, median of rounds, sides interleaved.
+fn soft_delete_events(
+    conn: &mut PgConnection,
+    quick: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: &[(i64, usize)] = if quick {
+        &[(1, 50), (1_000, 5), (10_000, 3)]
+    } else {
+        &[(1, 2_000), (1_000, 31), (100_000, 7)]
+    };
+    let total = sizes.iter().map(|&(rows, _)| rows).max().unwrap_or(1);
+    conn.batch_execute(&format!(
+        "SET softview.allow_truncate = on; TRUNCATE bench_plain, bench_archived;
+         INSERT INTO bench_plain (id, name, payload)
+         SELECT g, 'row ' || g, repeat('x', 200) FROM generate_series(1, {total}) g;
+         INSERT INTO bench_archived SELECT * FROM bench_plain;"
+    ))?;
+    conn.batch_execute("VACUUM ANALYZE bench_plain")?;
+    conn.batch_execute("VACUUM ANALYZE bench_archived")?;
+    let sides = [
+        ("bench_plain", ""),
+        ("bench_archived", ""),
+        (
+            "bench_archived",
+            "SET LOCAL softview.max_row_events = 2000000000;",
+        ),
+    ];
+    println!();
+    println!("soft delete: one UPDATE of deleted_at on `rows` rows, rolled back, median of rounds");
+    println!(
+        "{:>8} {:>11} {:>11} {:>14} {:>14} {:>16}",
+        "rows", "plain", "softview", "event per row", "softview/plain", "per row/softview"
+    );
+    for &(rows, rounds) in sizes {
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        for round in 0..rounds {
+            for i in 0..sides.len() {
+                let which = (i + round) % sides.len();
+                let (table, setting) = sides[which];
+                conn.batch_execute(&format!("BEGIN; {setting}"))?;
+                let started = Instant::now();
+                diesel::sql_query(format!(
+                    "UPDATE {table} SET deleted_at = now() WHERE id > $1 AND id <= $2"
+                ))
+                .bind::<BigInt, _>(0)
+                .bind::<BigInt, _>(rows)
+                .execute(conn)?;
+                times[which].push(started.elapsed());
+                conn.batch_execute("ROLLBACK")?;
+            }
+        }
+        let [plain, toolkit, per_row] = times.map(|mut t| median(&mut t));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "{rows:>8} {:>9.3}ms {:>9.3}ms {:>12.3}ms {:>13.2}x {:>15.2}x",
+            ms(plain),
+            ms(toolkit),
+            ms(per_row),
+            toolkit.as_secs_f64() / plain.as_secs_f64(),
+            per_row.as_secs_f64() / toolkit.as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// The policy on the archive as it was before 2026-12-07: may_read_archived asked of every row.
