@@ -1584,7 +1584,7 @@ BEGIN
     -- is inlined; given an expression with a subquery it would run as a function of its own.
     PERFORM pg_notify('softview', softview_internal.event_payload(table_name, key, operation))
     FROM (SELECT CASE WHEN NOT enabled.event_keys THEN NULL
-                      WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r -> key_columns[1])
+                      WHEN cardinality(key_columns) = 1 THEN jsonb_set('{}', key_path, r -> key_path[1])
                       ELSE (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END AS key,
                  CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                       THEN 'purge' ELSE 'hard_delete' END AS operation

@@ -51,13 +51,7 @@ ALTER TABLE softview_internal.tables ADD COLUMN event_keys boolean NOT NULL DEFA
                                      ADD COLUMN key_columns name[] NOT NULL DEFAULT '{}';
 COMMENT ON COLUMN softview_internal.tables.key_columns IS 'the primary key''s columns as of the last enable or refresh, which the archive trigger reads on every statement';
 -- Filled here for every table, whoever owns it: the archive trigger needs it from now on.
-UPDATE softview_internal.tables t
-SET key_columns = array(SELECT a.attname
-                        FROM pg_index i
-                        CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
-                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                        WHERE i.indrelid = t.relation AND i.indisprimary
-                        ORDER BY k.n);
+UPDATE softview_internal.tables SET key_columns = softview_internal.primary_key(relation);
 COMMENT ON COLUMN softview_internal.tables.hide_descendants IS 'for a table that refers to itself: its view hides the descendants of hidden rows';
 COMMENT ON COLUMN softview_internal.tables.event_keys IS 'events carry the keys of the rows; false: only the table, operation and transaction';
 
@@ -1569,7 +1563,7 @@ BEGIN
     -- is inlined; given an expression with a subquery it would run as a function of its own.
     PERFORM pg_notify('softview', softview_internal.event_payload(table_name, key, operation))
     FROM (SELECT CASE WHEN NOT enabled.event_keys THEN NULL
-                      WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r -> key_columns[1])
+                      WHEN cardinality(key_columns) = 1 THEN jsonb_set('{}', key_path, r -> key_path[1])
                       ELSE (SELECT jsonb_object_agg(k, r -> k) FROM unnest(key_columns) AS k) END AS key,
                  CASE WHEN purge_age IS NOT NULL AND (r ->> 'deleted_at')::timestamptz < now() - purge_age
                       THEN 'purge' ELSE 'hard_delete' END AS operation
