@@ -328,6 +328,11 @@ fn an_application_role_runs_the_whole_lifecycle_of_its_tables_and_nothing_else()
             "42501",
             "permission denied: only the owner of app.grants may refresh its view".to_owned(),
         ),
+        (
+            "SELECT softview_internal.store_key_columns('app.grants')".to_owned(),
+            "42501",
+            "permission denied: only the owner of app.grants may refresh it".to_owned(),
+        ),
     ] {
         refused(&mut conn, &app, &sql, state, &words);
     }
