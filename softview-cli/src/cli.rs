@@ -115,8 +115,13 @@ enum Command {
     /// Print the Diesel declarations of the active_* views, which `diesel print-schema` skips.
     Schema {
         /// Only these PostgreSQL schemas (repeatable); every schema with enabled tables if none.
-        #[arg(long = "schema", value_name = "SCHEMA")]
+        #[arg(long = "schema", value_name = "SCHEMA", conflicts_with = "archive")]
         schemas: Vec<String>,
+        /// Print the declaration of the archive, softview.deleted_records, instead: the
+        /// library's `toolkit_schema.rs` (`diesel print-schema` refuses a table without a
+        /// primary key).
+        #[arg(long)]
+        archive: bool,
     },
 }
 
@@ -314,7 +319,12 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Command::Schema { schemas } => {
+        Command::Schema { archive: true, .. } => {
+            let conn = &mut with_toolkit(existing(args.database_url)?)?;
+            print!("{}", softview::codegen::generate_archive_schema(conn)?);
+            Ok(())
+        }
+        Command::Schema { schemas, .. } => {
             let conn = &mut with_toolkit(existing(args.database_url)?)?;
             let enabled = softview::codegen::enabled_schemas(conn)?;
             let chosen = if schemas.is_empty() {

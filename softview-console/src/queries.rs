@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Oid, Text};
-use softview::lifecycle::archive::ArchivedRow;
+use softview::lifecycle::archive::{self, ArchivedRow};
 use softview::toolkit_schema::softview::deleted_records;
 
 /// Above this many rows (by the planner's estimate) the live count is estimated, so that the
@@ -154,23 +154,35 @@ pub fn columns(conn: &mut PgConnection, oid: u32) -> softview::Result<Vec<String
     Ok(columns.into_iter().map(|c| c.attname).collect())
 }
 
-/// Archive entries newest first, before entry `before`, of one table or all.
+/// Archive entries newest first, older than entry `before` (or, when that entry is gone, with
+/// smaller numbers), of one table or all.
 pub fn archive_page(
     conn: &mut PgConnection,
     table_oid: Option<u32>,
     before: Option<i64>,
     limit: i64,
 ) -> softview::Result<Vec<ArchivedRow>> {
-    let mut query = deleted_records::table
-        .select(ArchivedRow::as_select())
-        .order(deleted_records::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(oid) = table_oid {
-        query = query.filter(deleted_records::table_oid.eq(oid));
-    }
-    if let Some(before) = before {
-        query = query.filter(deleted_records::id.lt(before));
-    }
-    Ok(query.load(conn)?)
+    archive::newest_first(conn, limit, || {
+        let mut query = deleted_records::table.into_boxed();
+        if let Some(oid) = table_oid {
+            query = query.filter(deleted_records::table_oid.eq(oid));
+        }
+        if let Some(before) = before {
+            query = query.filter(
+                diesel::dsl::sql::<Bool>(
+                    "CASE WHEN EXISTS (SELECT FROM softview.deleted_records b WHERE b.id = ",
+                )
+                .bind::<BigInt, _>(before)
+                .sql(
+                    ") THEN (archived_at, id) < (SELECT b.archived_at, b.id \
+                     FROM softview.deleted_records b WHERE b.id = ",
+                )
+                .bind::<BigInt, _>(before)
+                .sql(") ELSE id < ")
+                .bind::<BigInt, _>(before)
+                .sql(" END"),
+            );
+        }
+        query
+    })
 }

@@ -31,7 +31,8 @@ $$;
 -- counts as purged when softview.purge_batch set softview.purge_age and the row had been
 -- deleted for longer than that: a DELETE of live rows is never reported as a purge. Each row
 -- is announced, unless the statement deleted more than softview.max_row_events rows (100
--- unless set): then one summary event per operation says how many.
+-- unless set): then one summary event per operation says how many. During a purge it adds what
+-- it archived to softview.purge_archived, the purge's counts per table.
 CREATE FUNCTION softview_internal.archive_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -45,6 +46,7 @@ DECLARE
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
     max_row_events bigint := coalesce(nullif(current_setting('softview.max_row_events', true), '')::bigint, 100);
     archived bigint;
+    purge_counts jsonb;
 BEGIN
     -- This runs per statement, so it reads the toolkit's catalog directly: its helper functions
     -- pin their search path, which keeps PostgreSQL from inlining them, and each call would plan
@@ -94,6 +96,15 @@ BEGIN
     -- OFFSET 0 keeps the subquery whole: pulled up, each use of r would convert the row again.
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g OFFSET 0) AS deleted;
     GET DIAGNOSTICS archived = ROW_COUNT;
+    IF purge_age IS NOT NULL THEN
+        -- A purge's count of what it archived, per table (the batch's own rows and its
+        -- cascades), which softview::purge reports: the archive has no index that finds a
+        -- transaction's newest rows without reading every range VACUUM has not summarized.
+        purge_counts := coalesce(nullif(current_setting('softview.purge_archived', true), ''), '{}')::jsonb;
+        PERFORM set_config('softview.purge_archived',
+            jsonb_set(purge_counts, ARRAY[table_name],
+                      to_jsonb(coalesce((purge_counts ->> table_name)::bigint, 0) + archived))::text, true);
+    END IF;
     IF archived > max_row_events AND purge_age IS NULL THEN
         PERFORM pg_notify('softview', softview_internal.summary_payload(table_name, 'hard_delete', archived));
         RETURN NULL;
@@ -451,14 +462,6 @@ BEGIN
     PERFORM softview_internal.require_owner(rel, 'change its settings');
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
 END
-$$;
-
--- The newest archive id, as the toolkit's owner sees it: rows archived after this call have
--- larger ids, so a purge counts what one batch archived by reading from here on, not the whole
--- archive (whose newest BRIN ranges are not summarized until a VACUUM).
-CREATE FUNCTION softview_internal.archive_mark() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(max(id), 0) FROM softview.deleted_records
 $$;
 
 -- Why an archived row cannot go back into its table as it is now, one row per problem.

@@ -72,8 +72,8 @@ COMMENT ON COLUMN softview.changed_references.old_values IS 'the referencing col
 COMMENT ON COLUMN softview.changed_references.new_values IS 'what the referential action set them to';
 CREATE INDEX changed_references_transaction ON softview.changed_references USING brin (transaction_id)
     WITH (autosummarize = on);
--- The archive's two BRIN indexes become one on both columns (see below): attaching the old
--- table as a partition builds it there.
+-- The archive's two BRIN indexes become one on id, transaction and time (see below), and it
+-- loses its B-tree primary key: attaching the old table as a partition builds the BRIN there.
 DROP INDEX softview.deleted_records_transaction, softview.deleted_records_archived_at;
 
 -- The archive becomes partitioned by the time rows were archived. The rows archived so far
@@ -105,8 +105,7 @@ CREATE TABLE softview.deleted_records (
     table_oid oid,
     database_role text,
     session_role text,
-    purged boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (id, archived_at)
+    purged boolean NOT NULL DEFAULT false
 ) PARTITION BY RANGE (archived_at);
 CREATE TABLE softview_internal.deleted_records_default PARTITION OF softview.deleted_records DEFAULT;
 COMMENT ON COLUMN softview.deleted_records.table_name IS 'schema-qualified, quoted where needed';
@@ -116,8 +115,9 @@ COMMENT ON COLUMN softview.deleted_records.actor IS 'softview.actor of the delet
 COMMENT ON COLUMN softview.deleted_records.database_role IS 'the role the delete ran as (SET ROLE included), recorded by the database; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.session_role IS 'the role the deleting session logged in as; NULL before revision 4';
 COMMENT ON COLUMN softview.deleted_records.purged IS 'a purge removed the row: it was soft-deleted longer ago than the purge''s age';
-CREATE INDEX deleted_records_transaction_archived_at ON softview.deleted_records
-    USING brin (transaction_id, archived_at) WITH (autosummarize = on);
+-- One BRIN index and no B-tree: see softview/sql/10_catalog.sql.
+CREATE INDEX deleted_records_id_transaction_archived_at ON softview.deleted_records
+    USING brin (id, transaction_id, archived_at) WITH (autosummarize = on);
 
 DO $$
 DECLARE
@@ -1484,7 +1484,8 @@ $$;
 -- counts as purged when softview.purge_batch set softview.purge_age and the row had been
 -- deleted for longer than that: a DELETE of live rows is never reported as a purge. Each row
 -- is announced, unless the statement deleted more than softview.max_row_events rows (100
--- unless set): then one summary event per operation says how many.
+-- unless set): then one summary event per operation says how many. During a purge it adds what
+-- it archived to softview.purge_archived, the purge's counts per table.
 CREATE OR REPLACE FUNCTION softview_internal.archive_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1498,6 +1499,7 @@ DECLARE
     purge_age interval := nullif(current_setting('softview.purge_age', true), '')::interval;
     max_row_events bigint := coalesce(nullif(current_setting('softview.max_row_events', true), '')::bigint, 100);
     archived bigint;
+    purge_counts jsonb;
 BEGIN
     -- This runs per statement, so it reads the toolkit's catalog directly: its helper functions
     -- pin their search path, which keeps PostgreSQL from inlining them, and each call would plan
@@ -1547,6 +1549,15 @@ BEGIN
     -- OFFSET 0 keeps the subquery whole: pulled up, each use of r would convert the row again.
     FROM (SELECT to_jsonb(g) AS r FROM gone AS g OFFSET 0) AS deleted;
     GET DIAGNOSTICS archived = ROW_COUNT;
+    IF purge_age IS NOT NULL THEN
+        -- A purge's count of what it archived, per table (the batch's own rows and its
+        -- cascades), which softview::purge reports: the archive has no index that finds a
+        -- transaction's newest rows without reading every range VACUUM has not summarized.
+        purge_counts := coalesce(nullif(current_setting('softview.purge_archived', true), ''), '{}')::jsonb;
+        PERFORM set_config('softview.purge_archived',
+            jsonb_set(purge_counts, ARRAY[table_name],
+                      to_jsonb(coalesce((purge_counts ->> table_name)::bigint, 0) + archived))::text, true);
+    END IF;
     IF archived > max_row_events AND purge_age IS NULL THEN
         PERFORM pg_notify('softview', softview_internal.summary_payload(table_name, 'hard_delete', archived));
         RETURN NULL;
@@ -1918,15 +1929,6 @@ BEGIN
     PERFORM softview_internal.require_owner(rel, 'change its settings');
     UPDATE softview_internal.tables SET require_actor = required WHERE relation = rel;
 END
-$$;
-
-
--- The newest archive id, as the toolkit's owner sees it: rows archived after this call have
--- larger ids, so a purge counts what one batch archived by reading from here on, not the whole
--- archive (whose newest BRIN ranges are not summarized until a VACUUM).
-CREATE OR REPLACE FUNCTION softview_internal.archive_mark() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(max(id), 0) FROM softview.deleted_records
 $$;
 
 

@@ -1,6 +1,7 @@
 //! The archive of hard-deleted rows, `softview.deleted_records`.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Interval, Nullable, Text};
 
@@ -39,36 +40,70 @@ pub struct ArchivedRow {
     pub purged: bool,
 }
 
-/// Archived rows, newest first, of one table (`places`, `app.tasks`) or all. A table that no
-/// longer exists is matched by name: as written, or unqualified in any schema. Naming a view
-/// (`active_places`), a sequence or an index is an error that says so.
-pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<Vec<ArchivedRow>> {
+/// How far back [`newest_first`] looks, window after window, as SQL conditions on archived_at.
+/// The archive has no B-tree to read it newest first (each archived row would update one, see
+/// `softview/sql/10_catalog.sql`); its BRIN index reads only the ranges a window's rows are in.
+const WINDOWS: [&str; 5] = [
+    "archived_at > now() - interval '1 hour'",
+    "archived_at > now() - interval '1 day'",
+    "archived_at > now() - interval '31 days'",
+    "archived_at > now() - interval '366 days'",
+    "true",
+];
+
+/// Up to `limit` rows of `rows` (the archive, filtered), newest first: by the time their
+/// transaction began, then by entry. Each window is searched in turn until one holds `limit`
+/// rows; the newest `limit` of a window are the newest of the whole archive.
+pub fn newest_first<'a>(
+    conn: &mut PgConnection,
+    limit: i64,
+    rows: impl Fn() -> deleted_records::BoxedQuery<'a, Pg>,
+) -> Result<Vec<ArchivedRow>> {
     if limit < 1 {
         return Err(Error::InvalidArgument(format!(
             "the archive lists at least one row, got a limit of {limit}"
         )));
     }
-    let mut query = deleted_records::table
-        .select(ArchivedRow::as_select())
-        .order(deleted_records::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(table) = table {
-        let not_a_table: Option<String> = diesel::select(
-            diesel::dsl::sql::<Nullable<Text>>(
-                "(SELECT softview_internal.why_not_enabled(c.oid) FROM pg_class c
-              WHERE c.relkind NOT IN ('r', 'p') AND c.oid = to_regclass(",
-            )
-            .bind::<Text, _>(table)
-            .sql("))"),
-        )
-        .get_result(conn)?;
-        if let Some(reason) = not_a_table {
-            return Err(Error::InvalidArgument(format!(
-                "the archive holds rows of tables, and {table} is not one. {reason}"
-            )));
+    let mut found = Vec::new();
+    for window in WINDOWS {
+        found = rows()
+            .filter(diesel::dsl::sql::<Bool>(window))
+            .order((
+                deleted_records::archived_at.desc(),
+                deleted_records::id.desc(),
+            ))
+            .limit(limit)
+            .load::<ArchivedRow>(conn)?;
+        if found.len() as i64 == limit {
+            break;
         }
-        query = query.filter(
+    }
+    Ok(found)
+}
+
+/// Archived rows, newest first, of one table (`places`, `app.tasks`) or all. A table that no
+/// longer exists is matched by name: as written, or unqualified in any schema. Naming a view
+/// (`active_places`), a sequence or an index is an error that says so.
+pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<Vec<ArchivedRow>> {
+    let Some(table) = table else {
+        return newest_first(conn, limit, || deleted_records::table.into_boxed());
+    };
+    let not_a_table: Option<String> = diesel::select(
+        diesel::dsl::sql::<Nullable<Text>>(
+            "(SELECT softview_internal.why_not_enabled(c.oid) FROM pg_class c
+          WHERE c.relkind NOT IN ('r', 'p') AND c.oid = to_regclass(",
+        )
+        .bind::<Text, _>(table)
+        .sql("))"),
+    )
+    .get_result(conn)?;
+    if let Some(reason) = not_a_table {
+        return Err(Error::InvalidArgument(format!(
+            "the archive holds rows of tables, and {table} is not one. {reason}"
+        )));
+    }
+    newest_first(conn, limit, || {
+        deleted_records::table.into_boxed().filter(
             diesel::dsl::sql::<Bool>("CASE WHEN to_regclass(")
                 .bind::<Text, _>(table)
                 .sql(
@@ -84,9 +119,8 @@ pub fn list(conn: &mut PgConnection, table: Option<&str>, limit: i64) -> Result<
                 .sql(") + 1) = '.' || ")
                 .bind::<Text, _>(table)
                 .sql(") END"),
-        );
-    }
-    Ok(query.load(conn)?)
+        )
+    })
 }
 
 /// Checks that archived row `archive_id` belongs to `table` (as Diesel names it, or any name

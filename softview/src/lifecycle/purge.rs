@@ -111,27 +111,17 @@ fn pairs(rows: Vec<TableRows>) -> Vec<(String, i64)> {
     rows.into_iter().map(|r| (r.table_name, r.rows)).collect()
 }
 
-/// The newest archive id before a batch (`softview_internal.archive_mark`).
-fn archive_mark(conn: &mut PgConnection) -> Result<i64> {
-    Ok(diesel::select(diesel::dsl::sql::<BigInt>(
-        "softview_internal.archive_mark()",
-    ))
-    .get_result(conn)?)
-}
-
-/// The rows this transaction archived after `mark`, per table, read by id from the mark on:
-/// the archive's BRIN index on transaction_id cannot skip ranges no VACUUM has summarized yet,
-/// which made each batch read every row archived since. (PostgreSQL's transaction-local
-/// statistics would count unarchived tables too, but they keep counts of earlier transactions
-/// until they are flushed, up to a second later.)
-fn archived_since(conn: &mut PgConnection, mark: i64) -> Result<Vec<(String, i64)>> {
+/// The rows this transaction's purge batches archived, per table: the archive trigger counts
+/// them in `softview.purge_archived` while `softview.purge_batch` runs. Reading them back from
+/// the archive would need an index that finds a transaction's newest rows, and its BRIN index
+/// reads every range VACUUM has not summarized yet, which is every row archived since.
+fn archived_by_purge(conn: &mut PgConnection) -> Result<Vec<(String, i64)>> {
     Ok(pairs(
         diesel::sql_query(
-            "SELECT table_name, count(*) AS rows FROM softview.deleted_records
-             WHERE id > $1 AND transaction_id = pg_current_xact_id()::text::bigint
-             GROUP BY 1 ORDER BY 1",
+            "SELECT key AS table_name, value::bigint AS rows
+             FROM jsonb_each_text(coalesce(nullif(current_setting('softview.purge_archived', true), ''), '{}')::jsonb)
+             ORDER BY 1",
         )
-        .bind::<BigInt, _>(mark)
         .load(conn)?,
     ))
 }
@@ -257,7 +247,6 @@ fn purge_table(
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let (rows, deleted) = conn.transaction(|conn| -> Result<_> {
-            let mark = archive_mark(conn)?;
             let rows: i64 = diesel::select(
                 diesel::dsl::sql::<BigInt>("softview.purge_batch(")
                     .bind::<Text, _>(table)
@@ -270,7 +259,7 @@ fn purge_table(
             .get_result(conn)?;
             let archived = match rows {
                 0 => Vec::new(),
-                _ => archived_since(conn, mark)?,
+                _ => archived_by_purge(conn)?,
             };
             Ok((rows, archived))
         })?;
