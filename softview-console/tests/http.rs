@@ -470,6 +470,63 @@ fn the_archive_page_lists_and_restores() {
     assert_eq!(both.status, 400);
 }
 
+/// The entry numbers a page lists, in order, and its link to older entries.
+fn archive_entries(body: &str) -> (Vec<i64>, Option<String>) {
+    let ids = body
+        .split("<tr id=\"entry-")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+        .collect();
+    let older = body
+        .split_once("<nav class=\"pages\"><a href=\"")
+        .map(|(_, rest)| rest[..rest.find('"').unwrap()].replace("&amp;", "&"));
+    (ids, older)
+}
+
+#[test]
+fn the_archive_pages_through_every_entry_once_by_the_time_of_its_delete() {
+    let console = Console::start();
+    let conn = &mut console.conn();
+    // Entries 61 to 120 were archived two days ago by a transaction that finished late, so
+    // they have the larger numbers but come after entries 1 to 60.
+    exec(
+        conn,
+        "INSERT INTO softview.deleted_records (table_name, primary_key, row_data, archived_at)
+         SELECT 'shop.gone', jsonb_build_object('id', g), jsonb_build_object('id', g),
+                now() - CASE WHEN g > 60 THEN interval '2 days' ELSE interval '0' END
+         FROM generate_series(1, 120) AS g",
+    );
+    let expected: Vec<i64> = {
+        use diesel::prelude::*;
+        diesel::select(diesel::dsl::sql::<
+            diesel::sql_types::Array<diesel::sql_types::BigInt>,
+        >(
+            "(SELECT array_agg(id ORDER BY (row_data ->> 'id')::int <= 60 DESC, id DESC)
+              FROM softview.deleted_records)",
+        ))
+        .get_result(conn)
+        .unwrap()
+    };
+    let mut listed = Vec::new();
+    let mut page = Some("/archive".to_owned());
+    while let Some(path) = page {
+        let body = console.get(&path).body;
+        let (ids, older) = archive_entries(&body);
+        assert!(ids.len() <= 50, "{path}");
+        listed.extend(ids);
+        page = older;
+    }
+    assert_eq!(listed, expected);
+    // Older than an entry that is gone: the entries numbered below it.
+    let gone = expected[30];
+    exec(
+        conn,
+        &format!("DELETE FROM softview.deleted_records WHERE id = {gone}"),
+    );
+    let (ids, _) = archive_entries(&console.get(&format!("/archive?before={gone}")).body);
+    assert_eq!(ids, expected[31..60]);
+}
+
 #[test]
 fn open_pages_hear_of_changes_made_anywhere() {
     let console = Console::start();

@@ -347,3 +347,45 @@ fn adding_gives_up_after_a_second_behind_a_reader_of_the_default_partition() {
     assert_eq!(archive::add_partitions(&mut conn).unwrap(), 1);
     assert_eq!(count(&mut conn, &exists), 1);
 }
+
+#[test]
+fn listing_reads_newest_first_across_every_window_it_looks_in() {
+    let (_db, mut conn) = db();
+    exec(&mut conn, "BEGIN");
+    // Two rows of each age, oldest first: in a year-old, a month-old and a day-old window, an
+    // hour-old one and now. The late transaction's row has the largest number but its
+    // transaction began two days ago.
+    for age in ["400 days", "40 days", "2 days", "2 hours", "0"] {
+        archive_rows(&mut conn, 2, &format!("now() - interval '{age}'"));
+    }
+    archive_rows(&mut conn, 1, "now() - interval '2 days'");
+    let expected: Vec<i64> = ids(
+        &mut conn,
+        "SELECT string_agg(id::text, ',' ORDER BY archived_at DESC, id DESC) FROM softview.deleted_records",
+    );
+    assert_eq!(expected.len(), 11);
+    let listed = |conn: &mut diesel::PgConnection, limit| {
+        archive::list(conn, None, limit)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.id)
+            .collect::<Vec<_>>()
+    };
+    // Within the first window, across three, across all, and more than there are.
+    assert_eq!(listed(&mut conn, 2), expected[..2]);
+    assert_eq!(listed(&mut conn, 7), expected[..7]);
+    assert_eq!(listed(&mut conn, 11), expected);
+    assert_eq!(listed(&mut conn, 50), expected);
+    // The late row comes after the newer rows though its number is the largest.
+    let newest_number = *expected.iter().max().unwrap();
+    assert_eq!(expected.iter().position(|&id| id == newest_number), Some(4));
+    exec(&mut conn, "ROLLBACK");
+}
+
+fn ids(conn: &mut diesel::PgConnection, sql: &str) -> Vec<i64> {
+    text(conn, sql)
+        .unwrap()
+        .split(',')
+        .map(|id| id.parse().unwrap())
+        .collect()
+}
