@@ -1599,6 +1599,13 @@ BEGIN
     -- A statement of its own: announcing from the INSERT's RETURNING cost twice as much. The
     -- key and operation are computed in a subquery so that event_payload gets plain columns and
     -- is inlined; given an expression with a subquery it would run as a function of its own.
+    -- The common case, a one-column key outside a purge, has a statement of its own without
+    -- the cases: 4 µs less a statement.
+    IF enabled.event_keys AND cardinality(key_columns) = 1 AND purge_age IS NULL THEN
+        PERFORM pg_notify('softview', softview_internal.event_payload(table_name, key, 'hard_delete'))
+        FROM (SELECT jsonb_set('{}', key_path, to_jsonb(g) -> key_path[1]) AS key FROM gone AS g OFFSET 0) AS events;
+        RETURN NULL;
+    END IF;
     PERFORM pg_notify('softview', softview_internal.event_payload(table_name, key, operation))
     FROM (SELECT CASE WHEN NOT enabled.event_keys THEN NULL
                       WHEN cardinality(key_columns) = 1 THEN jsonb_set('{}', key_path, r -> key_path[1])
