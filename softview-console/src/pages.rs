@@ -140,12 +140,8 @@ pub async fn tables(State(console): State<Shared>) -> Response {
         let archived = queries::archived_counts(conn)?;
         let mut lines = Vec::new();
         for table in queries::enabled_tables(conn, None)? {
-            let archived_here = archived
-                .iter()
-                .find(|(oid, _)| *oid == Some(table.oid))
-                .map_or(0, |(_, n)| *n);
             let last_purge = shared.live.last_purge(&table.name);
-            lines.push(table_line(queries::counts(conn, &table, archived_here), &table, last_purge));
+            lines.push(table_line(queries::counts(conn, &table, &archived), &table, last_purge));
         }
         let workers: Vec<String> = diesel::sql_query(
             "SELECT format('a softview worker is connected (process %s, since %s)', pid,
@@ -191,7 +187,11 @@ fn table_line(
     table: &queries::EnabledTable,
     last_purge: Option<chrono::DateTime<chrono::Utc>>,
 ) -> TableLine {
-    let number = |n: Option<i64>| n.map_or_else(|| "–".to_owned(), |n| n.to_string());
+    let shown = |count: Count| match count {
+        Count::Exact(n) => n.to_string(),
+        Count::About(n) => format!("≈ {n}"),
+    };
+    let number = |count: Option<Count>| count.map_or_else(|| "–".to_owned(), shown);
     let mut line = TableLine {
         name: table.name.clone(),
         href: table_href(&table.name),
@@ -212,14 +212,11 @@ fn table_line(
     };
     match counts {
         Ok(counts) => {
-            line.live = match counts.live {
-                Count::Exact(n) => n.to_string(),
-                Count::About(n) => format!("≈ {n}"),
-            };
+            line.live = shown(counts.live);
             line.deleted = number(counts.deleted);
             line.due = number(counts.due);
-            line.due_now = counts.due.unwrap_or(0) > 0;
-            line.archived = counts.archived.to_string();
+            line.due_now = counts.due.is_some_and(|due| due.value() > 0);
+            line.archived = shown(counts.archived);
         }
         Err(error) => line.problem = Some(sentence(&error.to_string())),
     }

@@ -6,8 +6,9 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Oid, Text};
 use softview::lifecycle::archive::{self, ArchivedRow};
 use softview::toolkit_schema::softview::deleted_records;
 
-/// Above this many rows (by the planner's estimate) the live count is estimated, so that the
-/// tables page of a database with huge tables still opens at once.
+/// Above this many rows (by the planner's estimate) a table's counts, and the archive's, are
+/// the planner's estimates, so that the tables page of a database with huge tables still opens
+/// at once: counting reads every row (the archive's, or the `_trash` index's deleted rows).
 const EXACT_COUNT_LIMIT: f64 = 200_000.0;
 
 /// An enabled table as the pages name it.
@@ -57,48 +58,88 @@ pub enum Count {
     About(i64),
 }
 
+impl Count {
+    pub fn value(self) -> i64 {
+        match self {
+            Count::Exact(n) | Count::About(n) => n,
+        }
+    }
+}
+
 /// One line of the tables page.
 #[derive(Debug, Clone)]
 pub struct TableCounts {
     pub live: Count,
-    pub deleted: Option<i64>,
-    pub due: Option<i64>,
-    pub archived: i64,
+    pub deleted: Option<Count>,
+    pub due: Option<Count>,
+    pub archived: Count,
 }
 
 /// Counts of one table, read in a savepoint: a table the console's role may not read gives
-/// that error and the page goes on with the others.
+/// that error and the page goes on with the others. `archived` is the table's line of
+/// [`archived_counts`].
 pub fn counts(
     conn: &mut PgConnection,
     table: &EnabledTable,
-    archived: i64,
+    archived: &ArchivedCounts,
 ) -> softview::Result<TableCounts> {
     conn.transaction(|conn| {
-        let live = if table.estimated_rows < EXACT_COUNT_LIMIT {
+        let exact = table.estimated_rows < EXACT_COUNT_LIMIT;
+        let live = if exact {
             Count::Exact(count(
                 conn,
                 &format!("SELECT count(*) AS n FROM {}", table.view),
             )?)
         } else {
-            Count::About(table.estimated_rows as i64)
+            Count::About(estimate(conn, &format!("SELECT FROM {}", table.view))?)
         };
-        let (deleted, due) = if table.soft_deletable {
-            let deleted = count(
+        let (deleted, due) = match table.soft_deletable {
+            true if !exact => {
+                let deleted = format!("SELECT FROM {} WHERE deleted_at IS NOT NULL", table.name);
+                // The purge's own query for the rows due, as softview.purgeable counts it.
+                let due: String = diesel::select(
+                    diesel::dsl::sql::<Text>("softview_internal.purge_candidates(")
+                        .bind::<Oid, _>(table.oid)
+                        .sql("::regclass)"),
+                )
+                .get_result(conn)?;
+                (
+                    Some(Count::About(estimate(conn, &deleted)?)),
+                    Some(Count::About(estimate(conn, &due)?)),
+                )
+            }
+            true => {
+                let deleted = count(
+                    conn,
+                    &format!(
+                        "SELECT count(*) AS n FROM {} WHERE deleted_at IS NOT NULL",
+                        table.name
+                    ),
+                )?;
+                let due: i64 = diesel::select(
+                    diesel::dsl::sql::<BigInt>("softview.purgeable(")
+                        .bind::<Oid, _>(table.oid)
+                        .sql("::regclass)"),
+                )
+                .get_result(conn)?;
+                (Some(Count::Exact(deleted)), Some(Count::Exact(due)))
+            }
+            false => (None, None),
+        };
+        let archived = match archived {
+            ArchivedCounts::Exact(counts) => Count::Exact(
+                counts
+                    .iter()
+                    .find(|(oid, _)| *oid == Some(table.oid))
+                    .map_or(0, |(_, n)| *n),
+            ),
+            ArchivedCounts::Estimated => Count::About(estimate(
                 conn,
                 &format!(
-                    "SELECT count(*) AS n FROM {} WHERE deleted_at IS NOT NULL",
-                    table.name
+                    "SELECT FROM softview.deleted_records WHERE table_oid = {}",
+                    table.oid
                 ),
-            )?;
-            let due: i64 = diesel::select(
-                diesel::dsl::sql::<BigInt>("softview.purgeable(")
-                    .bind::<Oid, _>(table.oid)
-                    .sql("::regclass)"),
-            )
-            .get_result(conn)?;
-            (Some(deleted), Some(due))
-        } else {
-            (None, None)
+            )?),
         };
         Ok(TableCounts {
             live,
@@ -107,6 +148,20 @@ pub fn counts(
             archived,
         })
     })
+}
+
+/// The planner's estimate of how many rows `query` returns. `query` is built from names
+/// PostgreSQL quoted and numbers, never from a request.
+fn estimate(conn: &mut PgConnection, query: &str) -> softview::Result<i64> {
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Json, column_name = "QUERY PLAN")]
+        plan: serde_json::Value,
+    }
+    let plan = diesel::sql_query(format!("EXPLAIN (FORMAT JSON) {query}"))
+        .get_result::<Plan>(conn)?
+        .plan;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64)
 }
 
 #[derive(QueryableByName)]
@@ -128,13 +183,32 @@ struct ArchivedCount {
     n: i64,
 }
 
-/// Archive entries per table OID that the console's role may read (one pass over the archive).
-pub fn archived_counts(conn: &mut PgConnection) -> softview::Result<Vec<(Option<u32>, i64)>> {
+/// How the tables page counts the archive.
+pub enum ArchivedCounts {
+    /// Entries per table OID that the console's role may read, from one pass over the archive.
+    Exact(Vec<(Option<u32>, i64)>),
+    /// The archive holds more than [`EXACT_COUNT_LIMIT`] rows (by the planner's statistics of
+    /// its partitions): each table's count is estimated.
+    Estimated,
+}
+
+pub fn archived_counts(conn: &mut PgConnection) -> softview::Result<ArchivedCounts> {
+    let estimated_rows: f64 = diesel::select(diesel::dsl::sql::<Double>(
+        "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'softview.deleted_records'::regclass)",
+    ))
+    .get_result(conn)?;
+    if estimated_rows >= EXACT_COUNT_LIMIT {
+        return Ok(ArchivedCounts::Estimated);
+    }
     let rows: Vec<ArchivedCount> = diesel::sql_query(
         "SELECT table_oid, count(*) AS n FROM softview.deleted_records GROUP BY table_oid",
     )
     .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.table_oid, r.n)).collect())
+    Ok(ArchivedCounts::Exact(
+        rows.into_iter().map(|r| (r.table_oid, r.n)).collect(),
+    ))
 }
 
 #[derive(QueryableByName)]

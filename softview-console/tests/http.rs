@@ -429,6 +429,68 @@ fn away_from_loopback_the_console_needs_a_token() {
     );
 }
 
+/// The numeric cells of `table`'s line on the tables page: live, deleted, due, archived.
+fn table_cells(body: &str, table: &str) -> Vec<String> {
+    let line = &body[body.find(&format!("{table}</a>")).unwrap()..];
+    let line = &line[..line.find("</tr>").unwrap()];
+    line.split("<td class=\"num")
+        .skip(1)
+        .map(|cell| {
+            let text = cell.split_once('>').unwrap().1;
+            let text = text
+                .strip_prefix("<a href=")
+                .map_or(text, |link| link.split_once('>').unwrap().1);
+            text.split('<').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// `cell` is an estimate ("≈ n") within 20% of `expected`.
+fn assert_about(cell: &str, expected: f64) {
+    let n: f64 = cell
+        .strip_prefix("≈ ")
+        .unwrap_or_else(|| panic!("{cell} is not an estimate"))
+        .parse()
+        .unwrap();
+    assert!(
+        (n - expected).abs() <= expected * 0.2,
+        "{cell} is not about {expected}"
+    );
+}
+
+#[test]
+fn the_tables_page_estimates_the_counts_of_a_big_table_and_of_a_big_archive() {
+    let console = Console::start();
+    let conn = &mut console.conn();
+    // Counting these would read every row: the page shows the planner's estimates instead.
+    exec(
+        conn,
+        "CREATE TABLE shop.visits (id bigint PRIMARY KEY, deleted_at timestamptz);
+         INSERT INTO shop.visits
+         SELECT g, CASE WHEN g % 4 = 0 THEN now() - interval '40 days' END
+         FROM generate_series(1, 250000) AS g;
+         SELECT softview.enable('shop.visits');
+         ANALYZE shop.visits",
+    );
+    let cells = table_cells(&console.get("/").body, "shop.visits");
+    assert_about(&cells[0], 187_500.0);
+    assert_about(&cells[1], 62_500.0);
+    assert_about(&cells[2], 62_500.0);
+    assert_eq!(cells[3], "0", "a small archive is counted");
+    exec(
+        conn,
+        "INSERT INTO softview.deleted_records (table_name, primary_key, row_data, table_oid)
+         SELECT 'shop.orders', jsonb_build_object('id', g), jsonb_build_object('id', g),
+                'shop.orders'::regclass
+         FROM generate_series(1, 250000) AS g;
+         ANALYZE softview.deleted_records",
+    );
+    let body = console.get("/").body;
+    assert_about(&table_cells(&body, "shop.orders")[3], 250_000.0);
+    // The small tables' own counts stay exact.
+    assert_eq!(table_cells(&body, "shop.orders")[..3], ["3", "0", "0"]);
+}
+
 #[test]
 fn the_archive_page_lists_and_restores() {
     let console = Console::start();
