@@ -460,3 +460,34 @@ fn rows_due_with_their_parent_are_purged_and_restored_with_it() {
         2
     );
 }
+
+/// A caller may run the purge inside a transaction of its own: each batch still reports only
+/// the cascades it took, not those of the batches before it in that transaction.
+#[test]
+fn each_batch_reports_its_own_cascades_inside_a_callers_transaction() {
+    let (_db, mut conn) = db();
+    exec(
+        &mut conn,
+        "CREATE TABLE lists (id int PRIMARY KEY, deleted_at timestamptz);
+         CREATE TABLE items (id int PRIMARY KEY, list_id int NOT NULL REFERENCES lists ON DELETE CASCADE,
+                             deleted_at timestamptz);
+         SELECT softview.enable('lists'), softview.enable('items');
+         INSERT INTO lists VALUES (1, now() - interval '40 days'), (2, now() - interval '40 days');
+         INSERT INTO items VALUES (1, 1, NULL), (2, 1, NULL), (3, 2, NULL), (4, 2, NULL);",
+    );
+    let mut batches = Vec::new();
+    conn.transaction(|conn| {
+        purge::purge(
+            conn,
+            &PurgeOptions {
+                table: Some("lists".into()),
+                batch_size: 1,
+                ..Default::default()
+            },
+            &AtomicBool::new(false),
+            |batch| batches.push((batch.rows, batch.cascaded.clone())),
+        )
+    })
+    .unwrap();
+    assert_eq!(batches, vec![(1, vec![("public.items".to_owned(), 2)]); 2]);
+}

@@ -111,7 +111,7 @@ fn pairs(rows: Vec<TableRows>) -> Vec<(String, i64)> {
     rows.into_iter().map(|r| (r.table_name, r.rows)).collect()
 }
 
-/// The rows this transaction's purge batches archived, per table: the archive trigger counts
+/// The rows the last purge batch archived, per table: the archive trigger counts
 /// them in `softview.purge_archived` while `softview.purge_batch` runs. Reading them back from
 /// the archive would need an index that finds a transaction's newest rows, and its BRIN index
 /// reads every range VACUUM has not summarized yet, which is every row archived since.

@@ -3072,7 +3072,9 @@ $$;
 -- skipping rows another transaction holds (a restore, another purge). Returns how many.
 -- Run each batch in a transaction of its own. The purge's actor and reason label only its own
 -- deletes: the caller's settings are back when it returns. It deletes with the caller's
--- rights; softview.purge_age tells the archive trigger which deleted rows count as purged.
+-- rights; softview.purge_age tells the archive trigger which deleted rows count as purged, and
+-- the trigger counts what it archives per table in softview.purge_archived, which starts empty
+-- at each call (a caller's transaction may hold several batches).
 CREATE FUNCTION softview.purge_batch(rel regclass, batch_size integer, older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -3089,6 +3091,7 @@ BEGIN
     PERFORM set_config('softview.reason', coalesce(softview_internal.current_reason(),
         format('deleted more than %s ago', coalesce(older_than, softview.grace_period(rel)))), true);
     PERFORM set_config('softview.purge_age', coalesce(older_than, softview.grace_period(rel))::text, true);
+    PERFORM set_config('softview.purge_archived', '', true);
     -- The rows are locked by the subquery, so their ctids stay theirs until the DELETE.
     EXECUTE format('DELETE FROM %s WHERE ctid = ANY (ARRAY(%s ORDER BY c.deleted_at LIMIT %s FOR UPDATE SKIP LOCKED))',
         softview_internal.qualified_name(rel), softview_internal.purge_candidates(rel, older_than, 'c.ctid'), batch_size);
