@@ -59,6 +59,7 @@ pub enum Count {
 }
 
 impl Count {
+    /// The number, exact or not.
     pub fn value(self) -> i64 {
         match self {
             Count::Exact(n) | Count::About(n) => n,
@@ -76,8 +77,8 @@ pub struct TableCounts {
 }
 
 /// Counts of one table, read in a savepoint: a table the console's role may not read gives
-/// that error and the page goes on with the others. `archived` is the table's line of
-/// [`archived_counts`].
+/// that error and the page goes on with the others. `archived` is what [`archived_counts`]
+/// found.
 pub fn counts(
     conn: &mut PgConnection,
     table: &EnabledTable,
@@ -93,38 +94,36 @@ pub fn counts(
         } else {
             Count::About(estimate(conn, &format!("SELECT FROM {}", table.view))?)
         };
-        let (deleted, due) = match table.soft_deletable {
-            true if !exact => {
-                let deleted = format!("SELECT FROM {} WHERE deleted_at IS NOT NULL", table.name);
-                // The purge's own query for the rows due, as softview.purgeable counts it.
-                let due: String = diesel::select(
-                    diesel::dsl::sql::<Text>("softview_internal.purge_candidates(")
-                        .bind::<Oid, _>(table.oid)
-                        .sql("::regclass)"),
-                )
-                .get_result(conn)?;
-                (
-                    Some(Count::About(estimate(conn, &deleted)?)),
-                    Some(Count::About(estimate(conn, &due)?)),
-                )
-            }
-            true => {
-                let deleted = count(
-                    conn,
-                    &format!(
-                        "SELECT count(*) AS n FROM {} WHERE deleted_at IS NOT NULL",
-                        table.name
-                    ),
-                )?;
-                let due: i64 = diesel::select(
-                    diesel::dsl::sql::<BigInt>("softview.purgeable(")
-                        .bind::<Oid, _>(table.oid)
-                        .sql("::regclass)"),
-                )
-                .get_result(conn)?;
-                (Some(Count::Exact(deleted)), Some(Count::Exact(due)))
-            }
-            false => (None, None),
+        let (deleted, due) = if !table.soft_deletable {
+            (None, None)
+        } else if !exact {
+            let deleted = format!("SELECT FROM {} WHERE deleted_at IS NOT NULL", table.name);
+            // The purge's own query for the rows due, as softview.purgeable counts it.
+            let due: String = diesel::select(
+                diesel::dsl::sql::<Text>("softview_internal.purge_candidates(")
+                    .bind::<Oid, _>(table.oid)
+                    .sql("::regclass)"),
+            )
+            .get_result(conn)?;
+            (
+                Some(Count::About(estimate(conn, &deleted)?)),
+                Some(Count::About(estimate(conn, &due)?)),
+            )
+        } else {
+            let deleted = count(
+                conn,
+                &format!(
+                    "SELECT count(*) AS n FROM {} WHERE deleted_at IS NOT NULL",
+                    table.name
+                ),
+            )?;
+            let due: i64 = diesel::select(
+                diesel::dsl::sql::<BigInt>("softview.purgeable(")
+                    .bind::<Oid, _>(table.oid)
+                    .sql("::regclass)"),
+            )
+            .get_result(conn)?;
+            (Some(Count::Exact(deleted)), Some(Count::Exact(due)))
         };
         let archived = match archived {
             ArchivedCounts::Exact(counts) => Count::Exact(
@@ -192,6 +191,7 @@ pub enum ArchivedCounts {
     Estimated,
 }
 
+/// The archive's counts for the tables page: exact while the archive is small.
 pub fn archived_counts(conn: &mut PgConnection) -> softview::Result<ArchivedCounts> {
     let estimated_rows: f64 = diesel::select(diesel::dsl::sql::<Double>(
         "(SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8
