@@ -100,10 +100,9 @@ pub fn generate_views(conn: &mut PgConnection, schemas: &[String]) -> Result<Str
 /// every hard delete, see `softview/sql/10_catalog.sql`): its key here is its identity column.
 pub fn generate_archive_schema(conn: &mut PgConnection) -> Result<String, Error> {
     let columns: Vec<ColumnRow> = sql_query(
-        "SELECT c.relname::text AS view_name, a.attname::text AS column_name, t.typname::text AS type_name,
-                n.nspname::text AS type_schema, false AS is_array, a.attnotnull AS not_null
+        "SELECT 'deleted_records' AS view_name, a.attname::text AS column_name, t.typname::text AS type_name,
+                n.nspname::text AS type_schema, t.typcategory = 'A' AS is_array, a.attnotnull AS not_null
          FROM pg_attribute a
-         JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_type t ON t.oid = a.atttypid
          JOIN pg_namespace n ON n.oid = t.typnamespace
          WHERE a.attrelid = 'softview.deleted_records'::regclass AND a.attnum > 0 AND NOT a.attisdropped
