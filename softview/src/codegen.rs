@@ -101,7 +101,7 @@ pub fn generate_views(conn: &mut PgConnection, schemas: &[String]) -> Result<Str
 pub fn generate_archive_schema(conn: &mut PgConnection) -> Result<String, Error> {
     let columns: Vec<ColumnRow> = sql_query(
         "SELECT 'deleted_records' AS view_name, a.attname::text AS column_name, t.typname::text AS type_name,
-                n.nspname::text AS type_schema, t.typcategory = 'A' AS is_array, a.attnotnull AS not_null
+                n.nspname::text AS type_schema, false AS is_array, a.attnotnull AS not_null
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
          JOIN pg_namespace n ON n.oid = t.typnamespace
