@@ -80,8 +80,9 @@ fn each_operation_sends_one_event_in_order_with_its_payload() {
     );
 }
 
-/// The triggers build a one-column key without a query and a composite one with it: both
-/// carry every key column, soft delete and hard delete alike.
+/// The triggers build a one-column key and a composite one each their own way (the archive
+/// trigger removes the other columns from the row): both carry every key column, soft delete and
+/// hard delete alike.
 #[test]
 fn the_events_of_a_composite_key_carry_every_key_column() {
     let (database, mut conn) = db();
