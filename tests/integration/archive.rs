@@ -675,11 +675,13 @@ fn deletes_and_truncates_naming_a_partition_are_archived_or_refused() {
     );
 
     // A partition created or attached later is guarded at once (the toolkit was installed by
-    // a superuser, with its event trigger); one detached is let go.
+    // a superuser, with its event trigger); one detached is let go. The attached one has its
+    // columns in another order and a dropped one: its rows keep the partitioned table's key.
     exec(
         &mut conn,
         "CREATE TABLE ledger_east PARTITION OF ledger FOR VALUES IN ('east');
-         CREATE TABLE ledger_west (LIKE ledger);
+         CREATE TABLE ledger_west (deleted_at timestamptz, gone int, region text NOT NULL, id int NOT NULL);
+         ALTER TABLE ledger_west DROP COLUMN gone;
          ALTER TABLE ledger ATTACH PARTITION ledger_west FOR VALUES IN ('west');
          INSERT INTO ledger (id, region) VALUES (4, 'east'), (5, 'west');
          DELETE FROM ledger_east WHERE id = 4;
@@ -692,6 +694,14 @@ fn deletes_and_truncates_naming_a_partition_are_archived_or_refused() {
         ),
         2,
         "both archived"
+    );
+    assert_eq!(
+        text(
+            &mut conn,
+            "SELECT primary_key::text FROM softview.deleted_records WHERE primary_key->>'region' = 'west'"
+        )
+        .as_deref(),
+        Some(r#"{"id": 5, "region": "west"}"#)
     );
     exec(
         &mut conn,
